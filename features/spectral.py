@@ -1,0 +1,91 @@
+"""Spectral front ends: log-mel and LFCC. Tensors in, tensors out, on the input's device.
+
+Building a torchaudio transform computes its filterbank and window, so each
+configuration is built once per device and cached.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import torch
+import torchaudio
+
+_LOG_FLOOR = 1e-10  # log(0) guard; -23 in log units, far below any real signal
+
+
+def _n_fft(win_length: int) -> int:
+    return 2 ** math.ceil(math.log2(win_length))
+
+
+def _frames_of(ms: float, sr: int) -> int:
+    return max(1, round(sr * ms / 1000.0))
+
+
+def _as_batch(wave: torch.Tensor) -> torch.Tensor:
+    if wave.dim() == 1:
+        wave = wave.unsqueeze(0)
+    if wave.dim() != 2:
+        raise ValueError(f"expected a waveform [B, T] (or [T]), got shape {tuple(wave.shape)}")
+    return wave.float() if wave.dtype != torch.float32 else wave
+
+
+@functools.lru_cache(maxsize=32)
+def _mel_transform(sr: int, n_mels: int, win_ms: float, hop_ms: float, device: str) -> torch.nn.Module:
+    win = _frames_of(win_ms, sr)
+    t = torchaudio.transforms.MelSpectrogram(
+        sample_rate=sr,
+        n_fft=_n_fft(win),
+        win_length=win,
+        hop_length=_frames_of(hop_ms, sr),
+        f_min=20.0,
+        n_mels=n_mels,
+        power=2.0,
+        norm="slaney",
+        mel_scale="slaney",
+    )
+    return t.to(device).eval()
+
+
+@functools.lru_cache(maxsize=32)
+def _lfcc_transform(sr: int, n_lfcc: int, n_filter: int, win_ms: float, hop_ms: float, device: str) -> torch.nn.Module:
+    win = _frames_of(win_ms, sr)
+    t = torchaudio.transforms.LFCC(
+        sample_rate=sr,
+        n_filter=n_filter,
+        n_lfcc=n_lfcc,
+        log_lf=True,  # natural log of the linear filterbank, as in the ASVspoof LFCC baseline
+        speckwargs={"n_fft": _n_fft(win), "win_length": win, "hop_length": _frames_of(hop_ms, sr), "center": True},
+    )
+    return t.to(device).eval()
+
+
+def log_mel(wave: torch.Tensor, sr: int, n_mels: int = 64, win_ms: float = 25.0, hop_ms: float = 10.0) -> torch.Tensor:
+    """Natural-log mel power spectrogram: [B, T] → [B, n_mels, frames] (frames = T // hop + 1)."""
+    x = _as_batch(wave)
+    with torch.no_grad():
+        mel = _mel_transform(sr, n_mels, float(win_ms), float(hop_ms), str(x.device))(x)
+    return torch.log(mel.clamp_min(_LOG_FLOOR))
+
+
+def lfcc(
+    wave: torch.Tensor,
+    sr: int,
+    n_lfcc: int = 20,
+    deltas: bool = False,
+    n_filter: int = 70,
+    win_ms: float = 20.0,
+    hop_ms: float = 10.0,
+) -> torch.Tensor:
+    """Linear-frequency cepstral coefficients: [B, T] → [B, C, frames].
+
+    C is ``n_lfcc``, or ``3 * n_lfcc`` with ``deltas`` (static, Δ, ΔΔ stacked on the channel axis).
+    """
+    x = _as_batch(wave)
+    with torch.no_grad():
+        c = _lfcc_transform(sr, n_lfcc, n_filter, float(win_ms), float(hop_ms), str(x.device))(x)
+        if deltas:
+            d1 = torchaudio.functional.compute_deltas(c)
+            c = torch.cat([c, d1, torchaudio.functional.compute_deltas(d1)], dim=1)
+    return c

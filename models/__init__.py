@@ -1,0 +1,1 @@
+"""Scorers behind one contract (Beam ModelHandler), their training, evaluation and calibration."""

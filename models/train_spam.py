@@ -1,0 +1,472 @@
+"""Train, calibrate and evaluate the LightGBM spam model on a labelled corpus.
+
+    python -m models.train_spam CORPUS_DIR OUT_DIR [--seed 0] [--target-precision 0.95]
+
+The corpus is the generator's layout (``manifest.parquet``, ``labels.parquet``,
+``artists.parquet``). Uploads are split by time — the earliest 60 % train, the
+next 20 % calibrate and pick the threshold (dev), the latest 20 % are only
+evaluated (test) — because spam campaigns drift and a random split would let the
+model see the future of a campaign it is evaluated on. Audio statistics are cached
+per upload, so a second run does not decode again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import math
+import os
+import shlex
+import sys
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.history import history_features
+from features.metadata import ProtectedNames
+from models.artifact import ArtifactCard, save_card
+from models.spam import AUDIO_STAT_KEYS, BOOSTER_FILE, CATEGORICAL_FEATURES, FEATURES, calibrate, encode, feature_values
+from trackguard.contracts import TrackguardError, validate_manifest_row
+from trackguard.home import Home
+
+log = logging.getLogger(__name__)
+VERSION = "0.1.0"
+STATS_CACHE_VERSION = "1"  # bump when features.stats changes meaning
+LGB_PARAMS: dict[str, Any] = {
+    "objective": "binary",
+    "learning_rate": 0.05,
+    "num_leaves": 15,
+    "min_data_in_leaf": 20,
+    "feature_fraction": 0.9,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    "lambda_l2": 1.0,
+    "max_cat_to_onehot": 8,
+    "min_data_per_group": 20,
+    "cat_smooth": 10.0,
+    "deterministic": True,
+    "force_row_wise": True,
+    "num_threads": 1,  # fixed so the trees are identical on every machine
+    "verbose": -1,
+}
+NUM_ROUNDS = 200
+SHORT_BAND_S = (30.0, 32.0)
+SPEC_DEFAULTS: dict[str, Any] = {"name_max_distance": 0.15, "top_reasons": 3, "reason_min_contrib": 0.1}
+
+
+# ---------------------------------------------------------------- corpus and audio
+
+
+def load_corpus(corpus_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Manifest, labels and artists tables; relative audio paths resolve against the corpus."""
+    manifest = pd.read_parquet(corpus_dir / "manifest.parquet")
+    labels = pd.read_parquet(corpus_dir / "labels.parquet")
+    artists_path = corpus_dir / "artists.parquet"
+    artists = pd.read_parquet(artists_path) if artists_path.exists() else pd.DataFrame(columns=["name"])
+
+    def resolve(uri: Any) -> Any:
+        if isinstance(uri, str) and "://" not in uri and not os.path.isabs(uri):
+            return str((corpus_dir / uri).resolve())
+        return uri
+
+    manifest["audio_uri"] = manifest["audio_uri"].map(resolve)
+    return manifest, labels, artists
+
+
+def protected_names_from(artists: pd.DataFrame) -> list[str]:
+    """Names whose lookalikes count as impersonation: the opted-in artists."""
+    if "opted_in" in artists:
+        artists = artists[artists["opted_in"].fillna(False).astype(bool)]
+    return sorted({str(n) for n in artists.get("name", pd.Series(dtype=str)).dropna()})
+
+
+def profiles_from(artists: pd.DataFrame) -> dict[str, str]:
+    """profile id → artist name; keyed by both profile_id and artist_id, since a
+    manifest's claimed_artist_id may carry either."""
+    out: dict[str, str] = {}
+    for key in ("artist_id", "profile_id"):
+        if key in artists:
+            for k, name in zip(artists[key], artists["name"], strict=True):
+                if isinstance(k, str) and k and isinstance(name, str):
+                    out[k] = name
+    return out
+
+
+def _cache_key(uri: str, sample_rate: int) -> str:
+    path = uri[len("file://") :] if uri.startswith("file://") else uri
+    try:
+        st = os.stat(path)
+        ident = f"{st.st_size}:{st.st_mtime_ns}"
+    except OSError:
+        ident = "nostat"
+    return hashlib.sha1(f"{STATS_CACHE_VERSION}|{uri}|{ident}|{sample_rate}".encode()).hexdigest()
+
+
+def _decode_stats(uri: str, sample_rate: int) -> dict[str, Any]:
+    from features.decode import decode_audio
+    from features.stats import audio_stats
+
+    try:
+        audio = decode_audio(uri, target_sr=sample_rate)
+    except TrackguardError as exc:
+        return {"error_code": exc.code.value}
+    stats = {k: float(v) for k, v in audio_stats(audio.samples, audio.sample_rate).items()}
+    stats["duration_s"] = float(audio.duration_s)
+    return stats
+
+
+def _cached_stats(args: tuple[str, str, int]) -> dict[str, Any]:
+    uri, cache_file, sample_rate = args
+    path = Path(cache_file)
+    if path.exists():
+        return dict(json.loads(path.read_text()))
+    stats = _decode_stats(uri, sample_rate)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(stats))
+    tmp.replace(path)
+    return stats
+
+
+def compute_audio_stats(
+    manifest: pd.DataFrame, cache_dir: Path, sample_rate: int = 16000, workers: int | None = None
+) -> pd.DataFrame:
+    """Audio statistics per upload (index upload_id), decoded once and cached as JSON per upload."""
+    jobs = [
+        (str(uri), str(cache_dir / (key := _cache_key(str(uri), sample_rate))[:2] / f"{key}.json"), sample_rate)
+        for uri in manifest["audio_uri"]
+    ]
+    workers = workers or min(4, os.cpu_count() or 1)
+    if workers > 1 and len(jobs) > 8:
+        with ProcessPoolExecutor(workers) as pool:
+            results = list(pool.map(_cached_stats, jobs, chunksize=8))
+    else:
+        results = [_cached_stats(j) for j in jobs]
+    frame = pd.DataFrame(results, index=pd.Index(manifest["upload_id"].astype(str), name="upload_id"))
+    for col in (*AUDIO_STAT_KEYS, "duration_s"):
+        if col not in frame:
+            frame[col] = np.nan
+    return frame
+
+
+# ---------------------------------------------------------------- features and split
+
+
+def build_feature_table(
+    manifest: pd.DataFrame,
+    stats: pd.DataFrame,
+    protected: ProtectedNames,
+    profiles: Mapping[str, str],
+) -> tuple[pd.DataFrame, dict[str, str | None]]:
+    """Raw feature values per upload (index upload_id) and the confusable match per upload.
+
+    History is computed over the whole manifest (bad uploads happened too and count
+    toward an uploader's volume), as of each upload's time.
+    """
+    ids = manifest["upload_id"].astype(str)
+    hist_in = manifest.assign(upload_id=ids, duration_s=stats["duration_s"].reindex(ids).to_numpy())
+    history = history_features(hist_in, SHORT_BAND_S).to_dict("index")
+    stats_by_id = stats.to_dict("index")
+    rows, confusable = [], {}
+    for raw in manifest.to_dict("records"):
+        try:
+            row = validate_manifest_row(raw)
+        except TrackguardError:
+            continue  # invalid rows become error verdicts, never training examples
+        st = stats_by_id.get(row.upload_id, {})
+        duration = st.get("duration_s", math.nan)
+        values, meta = feature_values(row, st, duration, history.get(row.upload_id, {}), protected, profiles)
+        values["upload_id"], values["uploaded_at"] = row.upload_id, row.uploaded_at
+        rows.append(values)
+        confusable[row.upload_id] = meta.confusable_with
+    return pd.DataFrame(rows).set_index("upload_id"), confusable
+
+
+def time_split(uploaded_at: pd.Series, fractions: tuple[float, float] = (0.6, 0.2)) -> pd.Series:
+    """'train' / 'dev' / 'test' by time: earliest first; ties broken by index for determinism."""
+    order = pd.DataFrame({"t": pd.to_datetime(uploaded_at, utc=True), "i": uploaded_at.index}).sort_values(["t", "i"])
+    n = len(order)
+    n_train, n_dev = round(fractions[0] * n), round(fractions[1] * n)
+    split = np.array(["test"] * n, dtype=object)
+    split[:n_train] = "train"
+    split[n_train : n_train + n_dev] = "dev"
+    return pd.Series(split, index=order["i"].to_numpy()).reindex(uploaded_at.index)
+
+
+# ---------------------------------------------------------------- metrics
+
+
+def average_precision(y: np.ndarray, s: np.ndarray) -> float:
+    """Area under the precision-recall curve (step-wise, as average precision)."""
+    y = np.asarray(y, dtype=bool)
+    if not y.any():
+        return float("nan")
+    order = np.argsort(-s, kind="stable")
+    s_sorted, y_sorted = s[order], y[order]
+    tp = np.cumsum(y_sorted)
+    last_of_tie = np.r_[s_sorted[1:] != s_sorted[:-1], True]  # evaluate only between distinct scores
+    precision = tp / np.arange(1, len(y) + 1)
+    recall_gain = np.diff(np.r_[0, tp[last_of_tie]]) / y.sum()
+    return float(np.sum(recall_gain * precision[last_of_tie]))
+
+
+def pr_points(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(thresholds, precision, recall) for 'flag when score >= threshold', one per distinct score."""
+    y = np.asarray(y, dtype=bool)
+    order = np.argsort(-s, kind="stable")
+    s_sorted, tp = s[order], np.cumsum(y[order])
+    last = np.r_[s_sorted[1:] != s_sorted[:-1], True]
+    k = np.arange(1, len(y) + 1)[last]
+    return s_sorted[last], tp[last] / k, tp[last] / max(int(y.sum()), 1)
+
+
+def precision_at_recall(y: np.ndarray, s: np.ndarray, recall: float) -> float:
+    _, p, r = pr_points(y, s)
+    ok = r >= recall
+    return float(p[ok].max()) if ok.any() else float("nan")
+
+
+def threshold_for_precision(y: np.ndarray, s: np.ndarray, target: float) -> dict[str, Any]:
+    """Lowest threshold whose precision on (y, s) reaches ``target`` (most recall at that precision).
+
+    When no threshold reaches it, the most precise one is used and ``target_met`` is False.
+    """
+    t, p, r = pr_points(y, s)
+    ok = p >= target
+    # most recall; among equal recall the highest threshold (lower ones only add false positives)
+    i = int(np.flatnonzero(ok & (r == r[ok].max()))[0]) if ok.any() else int(np.argmax(p))
+    return {"threshold": float(t[i]), "precision": float(p[i]), "recall": float(r[i]), "target_met": bool(ok.any())}
+
+
+def fit_platt(margin: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """Logistic calibration p = sigmoid(a·margin + b), fitted by maximum likelihood on dev.
+
+    Targets are Platt's smoothed labels ((N+ + 1)/(N+ + 2) and 1/(N- + 2)), so a
+    dev split the booster separates perfectly still gets a finite slope instead of
+    0/1 probabilities.
+    """
+    from scipy.optimize import minimize
+
+    y = np.asarray(y, dtype=bool)
+    if y.all() or not y.any():
+        return {"a": 1.0, "b": 0.0}
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    target = np.where(y, (n_pos + 1) / (n_pos + 2), 1 / (n_neg + 2))
+
+    def loss(ab: np.ndarray) -> float:
+        z = ab[0] * margin + ab[1]
+        return float(np.mean(np.logaddexp(0.0, z) - target * z))
+
+    res = minimize(loss, np.array([1.0, 0.0]), method="L-BFGS-B")
+    return {"a": float(res.x[0]), "b": float(res.x[1])}
+
+
+def rules_baseline(table: pd.DataFrame, max_keywords: int = 3, burst_1h: int = 10) -> np.ndarray:
+    """Hand-written rules a moderator would start with; the model must beat them."""
+    duration = table["duration_s"].to_numpy(dtype=np.float64)
+    short = (duration >= SHORT_BAND_S[0]) & (duration < SHORT_BAND_S[1])
+    keywords = table["title_keyword_count"].to_numpy() >= max_keywords
+    confusable = table["artist_confusable"].to_numpy() > 0
+    burst = np.nan_to_num(table["uploader_count_1h"].to_numpy(dtype=np.float64)) >= burst_1h
+    return np.asarray(short | keywords | confusable | burst)
+
+
+def _recall_by_type(flagged: np.ndarray, labels: pd.DataFrame) -> dict[str, dict[str, float]]:
+    out = {}
+    spam = labels["is_spam"].to_numpy(dtype=bool)
+    types = labels["spam_type"].fillna("").astype(str).to_numpy()
+    for kind in sorted(set(types[spam])):
+        mask = spam & (types == kind)
+        out[kind or "unknown"] = {"recall": float(flagged[mask].mean()), "n": int(mask.sum())}
+    return out
+
+
+def evaluate(y: np.ndarray, p: np.ndarray, threshold: float, labels: pd.DataFrame) -> dict[str, Any]:
+    flagged = p >= threshold
+    tp = int((flagged & y).sum())
+    negatives = labels["kind"].astype(str).to_numpy()
+    return {
+        "n": len(y),
+        "n_spam": int(y.sum()),
+        "base_rate": float(y.mean()) if len(y) else float("nan"),
+        "pr_auc": average_precision(y, p),
+        "precision_at_recall_0.9": precision_at_recall(y, p, 0.9),
+        "precision": tp / max(int(flagged.sum()), 1),
+        "recall": tp / max(int(y.sum()), 1),
+        "recall_by_spam_type": _recall_by_type(flagged, labels),
+        "flag_rate_by_kind": {k: float(flagged[(negatives == k) & ~y].mean()) for k in sorted(set(negatives[~y]))},
+    }
+
+
+def evaluate_rules(y: np.ndarray, flagged: np.ndarray, labels: pd.DataFrame) -> dict[str, Any]:
+    tp = int((flagged & y).sum())
+    return {
+        "rule": "duration 30-32 s or >= 3 title keywords or confusable artist name or >= 10 uploads in 1 h",
+        "precision": tp / max(int(flagged.sum()), 1),
+        "recall": tp / max(int(y.sum()), 1),
+        "recall_by_spam_type": _recall_by_type(flagged, labels),
+    }
+
+
+# ---------------------------------------------------------------- training
+
+
+def fit_booster(x: np.ndarray, y: np.ndarray, features: Sequence[str], seed: int) -> Any:
+    import lightgbm as lgb
+
+    cats = [i for i, f in enumerate(features) if f in CATEGORICAL_FEATURES]
+    params = {**LGB_PARAMS, "seed": seed}
+    data = lgb.Dataset(x, label=y.astype(np.float64), feature_name=list(features), categorical_feature=cats)
+    return lgb.train(params, data, num_boost_round=NUM_ROUNDS)
+
+
+def _categories(table: pd.DataFrame) -> dict[str, list[str]]:
+    return {c: sorted(str(v) for v in table[c].dropna().unique()) for c in CATEGORICAL_FEATURES}
+
+
+def _labelled(table: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
+    labels = labels.assign(upload_id=labels["upload_id"].astype(str)).set_index("upload_id")
+    labels = labels[labels["kind"].astype(str) != "bad_input"]
+    if "expected_error_code" in labels:
+        labels = labels[labels["expected_error_code"].isna()]
+    return labels.loc[labels.index.intersection(table.index)]
+
+
+def train_from_tables(
+    manifest: pd.DataFrame,
+    labels: pd.DataFrame,
+    artists: pd.DataFrame,
+    stats: pd.DataFrame,
+    out_dir: Path,
+    seed: int = 0,
+    target_precision: float = 0.95,
+    training_data: str = "",
+    command: str = "",
+    exclude_features: Sequence[str] = (),
+) -> ArtifactCard:
+    """Everything after decoding: features, time split, fit, calibrate, evaluate, save.
+
+    ``exclude_features`` drops features the serving path cannot supply (e.g. history
+    computed without durations), so training and serving see the same inputs.
+    """
+    protected_list, profiles = protected_names_from(artists), profiles_from(artists)
+    protected = ProtectedNames(protected_list, SPEC_DEFAULTS["name_max_distance"])
+    table, _ = build_feature_table(manifest, stats, protected, profiles)
+    labels = _labelled(table, labels)
+    table = table.loc[labels.index]
+    split = time_split(table["uploaded_at"])
+    categories = {c: v for c, v in _categories(table[split == "train"]).items() if c not in set(exclude_features)}
+    features = [f for f in FEATURES if f not in set(exclude_features)]
+    x = encode(table.to_dict("records"), features, categories)
+    y = labels["is_spam"].to_numpy(dtype=bool)
+    masks = {name: (split == name).to_numpy() for name in ("train", "dev", "test")}
+    booster = fit_booster(x[masks["train"]], y[masks["train"]], features, seed)
+    margin = np.asarray(booster.predict(x, raw_score=True), dtype=np.float64)
+    calibration = fit_platt(margin[masks["dev"]], y[masks["dev"]])
+    p = calibrate(margin, calibration)
+    op = threshold_for_precision(y[masks["dev"]], p[masks["dev"]], target_precision)
+    metrics = _metrics(table, labels, y, p, masks, op, target_precision, booster, features)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    booster.save_model(str(out_dir / BOOSTER_FILE))
+    card = ArtifactCard(
+        slot="spam",
+        name="lgbm",
+        class_path="models.spam.SpamScorer",
+        spec={
+            **SPEC_DEFAULTS,
+            "features": features,
+            "categorical": [c for c in CATEGORICAL_FEATURES if c in features],
+            "categories": categories,
+            "protected_names": protected_list,
+            "profiles": profiles,
+            "short_band_s": list(SHORT_BAND_S),
+            "lgb_params": {**LGB_PARAMS, "seed": seed, "num_boost_round": NUM_ROUNDS},
+        },
+        version=VERSION,
+        training_data=training_data or f"{len(table)} labelled uploads (in-memory tables)",
+        metrics=metrics,
+        threshold=op["threshold"],
+        calibration={"a": calibration["a"], "b": calibration["b"]},
+        files={BOOSTER_FILE: ""},
+        command=command,
+    )
+    save_card(out_dir, card)
+    return card
+
+
+def _metrics(
+    table: pd.DataFrame,
+    labels: pd.DataFrame,
+    y: np.ndarray,
+    p: np.ndarray,
+    masks: Mapping[str, np.ndarray],
+    op: Mapping[str, Any],
+    target_precision: float,
+    booster: Any,
+    features: Sequence[str],
+) -> dict[str, Any]:
+    test, dev = masks["test"], masks["dev"]
+    rules = rules_baseline(table)
+    gain = booster.feature_importance(importance_type="gain")
+    top = sorted(zip(features, gain, strict=True), key=lambda fg: -fg[1])[:12]
+    times = pd.to_datetime(table["uploaded_at"], utc=True)
+    return {
+        "split": {
+            name: {"n": int(m.sum()), "from": str(times[m].min()), "to": str(times[m].max())}
+            for name, m in masks.items()
+        },
+        "target_precision": target_precision,
+        "dev_operating_point": dict(op),
+        "dev": {"pr_auc": average_precision(y[dev], p[dev])},
+        "test": evaluate(y[test], p[test], float(op["threshold"]), labels[test]),
+        "rules_baseline_test": evaluate_rules(y[test], rules[test], labels[test]),
+        "feature_gain_top": {f: round(float(g), 2) for f, g in top},
+    }
+
+
+def train_spam(
+    corpus_dir: Path,
+    out_dir: Path,
+    seed: int = 0,
+    target_precision: float = 0.95,
+    cache_dir: Path | None = None,
+    exclude_features: Sequence[str] = (),
+) -> ArtifactCard:
+    """Train the spam model on a generated corpus and save its artifact in ``out_dir``."""
+    corpus_dir, out_dir = Path(corpus_dir), Path(out_dir)
+    manifest, labels, artists = load_corpus(corpus_dir)
+    cache = cache_dir or Home.from_env().cache / "spam-stats"
+    stats = compute_audio_stats(manifest, cache)
+    described = f"synthetic trackguard corpus {corpus_dir.resolve()} ({len(manifest)} uploads; split by uploaded_at)"
+    argv = ["python", "-m", "models.train_spam", str(corpus_dir), str(out_dir), "--seed", str(seed)]
+    argv += ["--target-precision", str(target_precision)] + [f"--exclude={f}" for f in exclude_features]
+    return train_from_tables(
+        manifest, labels, artists, stats, out_dir, seed, target_precision, described, shlex.join(argv), exclude_features
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("corpus_dir", type=Path)
+    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--target-precision", type=float, default=0.95)
+    parser.add_argument("--exclude", action="append", default=[], help="feature to leave out (repeatable)")
+    args = parser.parse_args(argv)
+    unknown = set(args.exclude) - set(FEATURES)
+    if unknown:
+        parser.error(f"unknown features {sorted(unknown)}; known: {', '.join(FEATURES)}")
+    card = train_spam(args.corpus_dir, args.out_dir, args.seed, args.target_precision, exclude_features=args.exclude)
+    json.dump({"model_id": card.model_id, "threshold": card.threshold, "metrics": card.metrics}, sys.stdout, indent=2)
+    print()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Moderation: storage behind narrow interfaces, queue semantics, the HTTP app."""

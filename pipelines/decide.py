@@ -1,0 +1,105 @@
+"""Turn the three scorers' outputs into one verdict, following policy and artist choice.
+
+Routing order (first match wins), per DESIGN.md:
+1. synthetic vocals that match an enrolled artist → `impersonation`, shaped by
+   that artist's policy (block / allow_licensed / monitor);
+2. delivered to an enrolled artist's profile with a voice that does not match
+   → `profile-mismatch`, synthetic or not;
+3. synthetic vocals, no match, not declared by the distributor → `undisclosed-ai`;
+4. near-duplicate of an earlier upload → `duplicates`;
+5. spam score over threshold → `spam`;
+6. otherwise `pass`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from models.base import DetectorOutput, SpamOutput, TrackInput, VerifierOutput
+from models.voiceprints import ArtistPolicy
+from pipelines.config import PipelineConfig
+from trackguard.contracts import Decision, Queue, Verdict
+
+
+@dataclasses.dataclass(frozen=True)
+class Thresholds:
+    synthetic: float
+    spam: float
+
+
+@dataclasses.dataclass
+class Scores:
+    detector: DetectorOutput | None
+    verifier: VerifierOutput | None
+    spam: SpamOutput | None
+    model_versions: dict[str, str]
+
+
+def _impersonation(track: TrackInput, artist: ArtistPolicy | None,
+                   cfg: PipelineConfig) -> tuple[Decision, int, list[str]]:
+    policy = artist.policy if artist else "block"
+    reasons = ["synthetic_voice", "matches_enrolled_artist", f"artist_policy_{policy}"]
+    if policy == "allow_licensed" and artist and track.row.uploader_id in artist.licensed_partner_ids:
+        return Decision.PASS, 0, [*reasons, "licensed_use"]
+    if policy == "monitor":
+        return Decision.REVIEW, int(cfg.policy.get("monitor_priority", 20)), reasons
+    if policy == "block":
+        return Decision.BLOCK, cfg.priority(Queue.IMPERSONATION.value), reasons
+    return Decision.REVIEW, cfg.priority(Queue.IMPERSONATION.value), reasons
+
+
+def decide(track: TrackInput, scores: Scores, artists: dict[str, ArtistPolicy],
+           thresholds: Thresholds, cfg: PipelineConfig) -> Verdict:
+    det, ver, spam = scores.detector, scores.verifier, scores.spam
+    verdict = Verdict(upload_id=track.row.upload_id, decision=Decision.PASS, model_versions=dict(scores.model_versions))
+    _attach_evidence(verdict, det, ver, spam)
+    synthetic = det is not None and det.score >= thresholds.synthetic
+    matched = ver.matched_artist_id if ver else None
+    queue: Queue | None = None
+    reasons: list[str] = []
+    if synthetic and matched and matched in artists:
+        decision, priority, reasons = _impersonation(track, artists.get(matched), cfg)
+        queue = None if decision is Decision.PASS else Queue.IMPERSONATION
+        verdict.decision, verdict.priority = decision, priority
+    elif ver is not None and ver.claimed_enrolled and ver.claimed_matches is False:
+        queue, reasons = Queue.PROFILE_MISMATCH, ["profile_mismatch"] + (["synthetic_voice"] if synthetic else [])
+    elif synthetic and not track.row.declared_ai:
+        queue, reasons = Queue.UNDISCLOSED_AI, ["synthetic_voice", "undisclosed_ai"]
+    elif spam is not None and spam.duplicate_of:
+        queue, reasons = Queue.DUPLICATES, ["duplicate"]
+    elif spam is not None and spam.score >= thresholds.spam:
+        queue, reasons = Queue.SPAM, ["spam"]
+    if synthetic and track.row.declared_ai:
+        reasons.append("declared_ai")
+    if queue is not None and verdict.decision is Decision.PASS:
+        verdict.decision, verdict.priority = Decision.REVIEW, cfg.priority(queue.value)
+    verdict.queue, verdict.reasons = queue, reasons
+    return verdict
+
+
+def _attach_evidence(verdict: Verdict, det: DetectorOutput | None, ver: VerifierOutput | None,
+                     spam: SpamOutput | None) -> None:
+    if det is not None:
+        verdict.synthetic_score = float(det.score)
+        verdict.synthetic_segments = list(det.segments)
+    if ver is not None:
+        verdict.matched_artist_id = ver.matched_artist_id
+        verdict.voice_similarity = None if ver.similarity is None else float(ver.similarity)
+    if spam is not None:
+        verdict.spam_score = float(spam.score)
+        verdict.spam_reasons = list(spam.reasons)
+        verdict.duplicate_of = spam.duplicate_of
+
+
+def thresholds_from(cfg: PipelineConfig, stored: dict[str, Any]) -> Thresholds:
+    """Policy overrides win; otherwise the threshold stored with each artifact."""
+
+    def pick(name: str, default: float) -> float:
+        override = cfg.threshold(name)
+        if override is not None:
+            return override
+        value = stored.get(name)
+        return default if value is None else float(value)
+
+    return Thresholds(synthetic=pick("synthetic", 0.5), spam=pick("spam", 0.5))

@@ -1,0 +1,221 @@
+"""The shared middle of every pipeline: validate → decode/featurize → score → decide.
+
+`ScoreUploads` takes raw manifest mappings and returns exactly one `Verdict` per
+input element: a decision, or an `errors` verdict with a stable code. Every
+stage sends its failures to the same dead-letter path instead of dropping them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from apache_beam.ml.inference.base import PredictionResult, RunInference
+
+from features.decode import decode_audio
+from features.stats import audio_stats
+from features.windows import vocal_activity_windows
+from models.artifact import ArtifactError, load_card
+from models.base import TrackInput, TrackScorer, create_scorer
+from pipelines.config import PipelineConfig
+from pipelines.decide import Scores, Thresholds, decide, thresholds_from
+from trackguard.contracts import ErrorCode, ManifestRow, TrackguardError, Verdict, error_verdict, validate_manifest_row
+
+log = logging.getLogger(__name__)
+ERRORS = "errors"
+
+
+def fallback_upload_id(raw: Any) -> str:
+    """A stable id for a row whose own upload_id is unusable, so it still gets its verdict."""
+    if isinstance(raw, dict):
+        uid = raw.get("upload_id")
+        if isinstance(uid, str) and uid.strip():
+            return uid.strip()[:128]
+    digest = hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return f"invalid-row-{digest}"
+
+
+class ValidateRow(beam.DoFn):  # type: ignore[misc]
+    def process(self, raw: dict[str, Any]) -> Iterator[Any]:
+        try:
+            yield validate_manifest_row(raw)
+        except TrackguardError as err:
+            yield beam.pvalue.TaggedOutput(ERRORS, error_verdict(fallback_upload_id(raw), err.code, err.message))
+
+
+def featurize(row: ManifestRow, cfg: PipelineConfig) -> TrackInput:
+    """Decode one upload and compute what every scorer needs (pure; used by DoFn and bench)."""
+    dec = cfg.policy["decode"]
+    win = cfg.policy["windows"]
+    audio = decode_audio(row.audio_uri, target_sr=int(dec["sample_rate"]),
+                         min_duration_s=float(dec["min_duration_s"]), max_duration_s=float(dec["max_duration_s"]))
+    windows = vocal_activity_windows(audio.samples, audio.sample_rate, win_s=float(win["win_s"]),
+                                     hop_s=float(win["hop_s"]), max_windows=int(win["max_windows"]))
+    return TrackInput(
+        row=row, samples=audio.samples, sample_rate=audio.sample_rate, duration_s=audio.duration_s,
+        windows=[(w.start_s, w.end_s, w.vocal_score) for w in windows],
+        stats=audio_stats(audio.samples, audio.sample_rate),
+        source_format=audio.source_format, source_sample_rate=audio.source_sample_rate,
+        source_channels=audio.source_channels,
+    )
+
+
+class DecodeAndFeaturize(beam.DoFn):  # type: ignore[misc]
+    def __init__(self, cfg: PipelineConfig) -> None:
+        self.cfg = cfg
+        self.audio_ms = Metrics.counter("sweep", "audio_ms")
+        self.tracks = Metrics.counter("sweep", "tracks_decoded")
+
+    def process(self, row: ManifestRow) -> Iterator[Any]:
+        try:
+            track = featurize(row, self.cfg)
+            self.audio_ms.inc(int(track.duration_s * 1000))
+            self.tracks.inc()
+            yield track
+        except TrackguardError as err:
+            yield beam.pvalue.TaggedOutput(ERRORS, error_verdict(row.upload_id, err.code, err.message))
+        except Exception as exc:  # an unexpected decoder crash is still one verdict
+            log.exception("featurize failed for %s", row.upload_id)
+            yield beam.pvalue.TaggedOutput(
+                ERRORS, error_verdict(row.upload_id, ErrorCode.AUDIO_UNDECODABLE, f"{type(exc).__name__}: {exc}"))
+
+
+@dataclasses.dataclass
+class ScoringFailure:
+    message: str
+
+
+class IsolatingScorer(TrackScorer[Any]):
+    """Wraps a scorer so one bad track fails alone, not its whole batch.
+
+    On a batch exception the batch is retried one track at a time; a track that
+    still fails yields a `ScoringFailure` that becomes a `scoring_failed` verdict.
+    """
+
+    def __init__(self, inner: TrackScorer[Any]) -> None:
+        super().__init__(inner.artifact_path, **inner.params)
+        self.inner = inner
+        self.slot, self.name = inner.slot, inner.name
+
+    def load_model(self) -> Any:
+        return self.inner.load_model()
+
+    def model_id(self, model: Any) -> str:
+        return self.inner.model_id(model)
+
+    def share_model_across_processes(self) -> bool:
+        return self.inner.share_model_across_processes()
+
+    def batch_elements_kwargs(self) -> dict[str, Any]:
+        return self.inner.batch_elements_kwargs()
+
+    def score_batch(self, batch: Sequence[TrackInput], model: Any) -> list[Any]:
+        try:
+            return self.inner.score_batch(batch, model)
+        except Exception:
+            log.exception("%s batch of %d failed; retrying one by one", self.slot, len(batch))
+        out: list[Any] = []
+        for track in batch:
+            try:
+                out.extend(self.inner.score_batch([track], model))
+            except Exception as exc:
+                out.append(ScoringFailure(f"{self.slot} failed: {type(exc).__name__}: {exc}"))
+        return out
+
+
+class AttachScore(beam.DoFn):  # type: ignore[misc]
+    """Move a PredictionResult's output onto the track (copy, never mutate inputs)."""
+
+    def __init__(self, slot: str) -> None:
+        self.slot = slot
+
+    def process(self, result: PredictionResult) -> Iterator[Any]:
+        track: TrackInput = result.example
+        if isinstance(result.inference, ScoringFailure):
+            yield beam.pvalue.TaggedOutput(
+                ERRORS, error_verdict(track.row.upload_id, ErrorCode.SCORING_FAILED, result.inference.message))
+            return
+        extra = dict(track.extra)
+        extra["scores"] = {**extra.get("scores", {}), self.slot: result.inference}
+        extra["model_versions"] = {**extra.get("model_versions", {}), self.slot: result.model_id}
+        yield dataclasses.replace(track, extra=extra)
+
+
+class DecideVerdict(beam.DoFn):  # type: ignore[misc]
+    def __init__(self, cfg: PipelineConfig, thresholds: Thresholds) -> None:
+        self.cfg, self.thresholds = cfg, thresholds
+        self.artists: dict[str, Any] = {}
+
+    def setup(self) -> None:
+        from models.voiceprints import VoiceprintStore
+
+        self.artists = VoiceprintStore(self.cfg.db_url).policies()
+
+    def process(self, track: TrackInput) -> Iterator[Verdict]:
+        scores = track.extra.get("scores", {})
+        yield decide(
+            track,
+            Scores(scores.get("detector"), scores.get("verifier"), scores.get("spam"),
+                   dict(track.extra.get("model_versions", {}))),
+            self.artists, self.thresholds, self.cfg,
+        )
+
+
+def stored_thresholds(cfg: PipelineConfig) -> dict[str, float | None]:
+    """Per-model default thresholds, read once from the artifacts' cards."""
+    out: dict[str, float | None] = {}
+    for spec in cfg.scorers:
+        if spec.slot in ("detector", "spam"):
+            key = "synthetic" if spec.slot == "detector" else "spam"
+            try:
+                out[key] = load_card(spec.artifact, verify=False).threshold
+            except ArtifactError:
+                out[key] = None  # no card (e.g. a test scorer); the scorer itself fails loudly if it needs one
+    return out
+
+
+def build_scorers(cfg: PipelineConfig) -> list[TrackScorer[Any]]:
+    max_batch = int(cfg.policy.get("batch", {}).get("max_batch_size", 8))
+    return [
+        IsolatingScorer(create_scorer(s.slot, s.name, s.artifact, **{"max_batch_size": max_batch,
+                                                                      "db_url": cfg.db_url, **s.params}))
+        for s in cfg.scorers
+    ]
+
+
+class ScoreUploads(beam.PTransform):  # type: ignore[misc]
+    """Raw manifest mappings in, exactly one Verdict per element out."""
+
+    def __init__(self, cfg: PipelineConfig, history: Any = None) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.history = history  # optional side input: upload_id -> as-of history features
+        self.thresholds = thresholds_from(cfg, stored_thresholds(cfg))
+        self.scorers = build_scorers(cfg)
+
+    def expand(self, rows: beam.PCollection) -> beam.PCollection:
+        valid = rows | "Validate" >> beam.ParDo(ValidateRow()).with_outputs(ERRORS, main="ok")
+        tracks = valid.ok | "DecodeFeaturize" >> beam.ParDo(DecodeAndFeaturize(self.cfg)).with_outputs(
+            ERRORS, main="ok")
+        current = tracks.ok
+        if self.history is not None:
+            current = current | "AttachHistory" >> beam.Map(_attach_history, beam.pvalue.AsDict(self.history))
+        errors = [valid[ERRORS], tracks[ERRORS]]
+        for scorer in self.scorers:
+            predicted = current | f"Score[{scorer.slot}]" >> RunInference(scorer)
+            attached = predicted | f"Attach[{scorer.slot}]" >> beam.ParDo(AttachScore(scorer.slot)).with_outputs(
+                ERRORS, main="ok")
+            current = attached.ok
+            errors.append(attached[ERRORS])
+        decided = current | "Decide" >> beam.ParDo(DecideVerdict(self.cfg, self.thresholds))
+        return [decided, *errors] | "AllVerdicts" >> beam.Flatten()
+
+
+def _attach_history(track: TrackInput, history: dict[str, dict[str, float]]) -> TrackInput:
+    return dataclasses.replace(track, extra={**track.extra, "history": history.get(track.row.upload_id, {})})

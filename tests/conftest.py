@@ -1,0 +1,62 @@
+"""Shared fixtures: isolated TRACKGUARD_HOME, a real PostgreSQL database, a small corpus."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+PG_ADMIN_URL = os.environ.get("TRACKGUARD_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture()
+def tg_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "home"
+    monkeypatch.setenv("TRACKGUARD_HOME", str(home))
+    monkeypatch.delenv("TRACKGUARD_DB_URL", raising=False)
+    return home
+
+
+@pytest.fixture()
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'tg.db'}"
+
+
+@pytest.fixture()
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database per test, dropped afterwards; skips (with why) when none runs."""
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"tg_test_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # no server here: say so instead of failing
+        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL} ({type(exc).__name__}); "
+                    "set TRACKGUARD_TEST_PG to run the PostgreSQL tests")
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    yield url
+    from models import voiceprints
+    from moderation import db as mdb
+
+    for cache in (mdb._ENGINES, voiceprints._ENGINES):
+        engine = cache.pop(url, None)
+        if engine is not None:
+            engine.dispose()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def small_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small synthetic corpus (seed 3), built once per test session."""
+    from trackguard.corpus import make_corpus
+
+    out = tmp_path_factory.mktemp("corpus-small")
+    make_corpus(out, seed=3, size="small")
+    return out

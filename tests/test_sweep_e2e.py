@@ -1,0 +1,103 @@
+"""The batch sweep end to end on the small synthetic corpus, through the CLI.
+
+Trains tiny detector and spam models with the project's own commands, enrols
+the corpus's opted-in artists, sweeps, and checks the non-negotiables: uploads
+in == verdicts out, bad inputs in `errors` with their labelled codes, and an
+idempotent re-run (same verdicts, no duplicate cases).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from trackguard.cli import main
+from trackguard.home import Home
+
+REPO_HOME = Path(__file__).resolve().parents[1] / ".trackguard"
+
+
+@pytest.fixture(scope="module")
+def swept(small_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    home = tmp_path_factory.mktemp("home")
+    old = os.environ.get("TRACKGUARD_HOME")
+    os.environ["TRACKGUARD_HOME"] = str(home)
+    try:
+        pretrained = Path(os.environ.get("TRACKGUARD_PRETRAINED", REPO_HOME / "models" / "pretrained"))
+        if not (pretrained / "ecapa-voxceleb").exists():
+            pytest.skip(f"ECAPA weights not set up at {pretrained}: run `make models` (trackguard setup models)")
+        (home / "models").mkdir(parents=True)
+        (home / "models" / "pretrained").symlink_to(pretrained)
+        assert main(["train", "detector", "--corpus", str(small_corpus), "--epochs", "2"]) == 0
+        assert main(["train", "spam", "--corpus", str(small_corpus)]) == 0
+        assert main(["artists", "enroll-corpus", "--corpus", str(small_corpus), "--consent-by", "test-label"]) == 0
+        out = home / "run1"
+        assert main(["sweep", "--catalog", str(small_corpus / "manifest.parquet"), "--out", str(out)]) == 0
+        yield {"home": home, "out": out, "corpus": small_corpus}
+    finally:
+        if old is None:
+            os.environ.pop("TRACKGUARD_HOME", None)
+        else:
+            os.environ["TRACKGUARD_HOME"] = old
+
+
+def _verdicts(out: Path) -> pd.DataFrame:
+    return pd.read_parquet(out / "verdicts.parquet").sort_values("upload_id").reset_index(drop=True)
+
+
+def test_uploads_in_equal_verdicts_out(swept: dict[str, Path]) -> None:
+    manifest = pd.read_parquet(swept["corpus"] / "manifest.parquet")
+    verdicts = _verdicts(swept["out"])
+    assert len(verdicts) == manifest["upload_id"].nunique()
+    assert verdicts["upload_id"].is_unique
+    assert set(verdicts["decision"]) <= {"pass", "review", "block", "error"}
+
+
+def test_bad_inputs_get_their_codes(swept: dict[str, Path]) -> None:
+    labels = pd.read_parquet(swept["corpus"] / "labels.parquet")
+    bad = labels[labels["expected_error_code"].notna()]
+    assert len(bad) >= 8
+    verdicts = _verdicts(swept["out"]).set_index("upload_id")
+    for row in bad.itertuples():
+        got = verdicts.loc[row.upload_id]
+        assert (got["decision"], got["queue"], got["error_code"]) == ("error", "errors", row.expected_error_code), \
+            row.upload_id
+        assert got["error_message"]
+
+
+def test_clean_uploads_are_not_errors(swept: dict[str, Path]) -> None:
+    labels = pd.read_parquet(swept["corpus"] / "labels.parquet")
+    good = set(labels[labels["expected_error_code"].isna()]["upload_id"])
+    verdicts = _verdicts(swept["out"])
+    assert not set(verdicts[verdicts["decision"] == "error"]["upload_id"]) & good
+    scored = verdicts[verdicts["upload_id"].isin(good)]
+    assert scored["synthetic_score"].between(0, 1).all() and scored["spam_score"].between(0, 1).all()
+    assert all(len(m) == 3 for m in scored["model_versions"])
+
+
+def test_rerun_is_idempotent_and_cases_match_flags(swept: dict[str, Path]) -> None:
+    from moderation.cases import CaseStore
+
+    store = CaseStore(Home.from_env().db_url)
+    before = store.queue_counts()
+    out2 = swept["home"] / "run2"
+    assert main(["sweep", "--catalog", str(swept["corpus"] / "manifest.parquet"), "--out", str(out2)]) == 0
+    first, second = _verdicts(swept["out"]), _verdicts(out2)
+    pd.testing.assert_frame_equal(first, second)
+    assert store.queue_counts() == before
+    flagged = first[first["queue"].notna()]
+    assert store.case_count() == len(flagged)
+    assert before == flagged["queue"].value_counts().to_dict()
+
+
+def test_jsonl_manifest_gives_same_verdicts(swept: dict[str, Path], tmp_path: Path) -> None:
+    manifest = pd.read_parquet(swept["corpus"] / "manifest.parquet")
+    path = tmp_path / "manifest.jsonl"
+    path.write_text("\n".join(json.dumps(r, default=str) for r in manifest.to_dict(orient="records")) + "\n")
+    out = tmp_path / "out"
+    assert main(["sweep", "--catalog", str(path), "--out", str(out)]) == 0
+    pd.testing.assert_frame_equal(_verdicts(swept["out"]), _verdicts(out))

@@ -1,0 +1,122 @@
+"""The shared transform under Beam's TestPipeline: one verdict per upload, failures to `errors`.
+
+Test-only scorers are registered here (one class each, the same way a real
+detector is added) so routing and dead-letter behaviour are checked without
+trained models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import apache_beam as beam
+import numpy as np
+import pytest
+import soundfile as sf
+import yaml
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from models.base import DetectorOutput, SpamOutput, TrackInput, TrackScorer, VerifierOutput, register
+from pipelines.config import DEFAULT_POLICY, PipelineConfig, load_config
+from pipelines.transforms import ScoreUploads
+from trackguard.contracts import Segment
+
+
+@register("detector", "test-title")
+class TitleDetector(TrackScorer[None]):
+    """Synthetic iff the title says 'clone'; raises on 'explode' to exercise the dead-letter path."""
+
+    def load_model(self) -> None:
+        return None
+
+    def score_batch(self, batch: Sequence[TrackInput], model: None) -> list[Any]:
+        if any("explode" in t.row.title for t in batch):
+            raise RuntimeError("detector blew up")
+        return [DetectorOutput(0.9 if "clone" in t.row.title else 0.1, [Segment(0.0, 2.0, 0.9)]) for t in batch]
+
+
+@register("verifier", "test-none")
+class NoMatch(TrackScorer[None]):
+    def load_model(self) -> None:
+        return None
+
+    def score_batch(self, batch: Sequence[TrackInput], model: None) -> list[Any]:
+        return [VerifierOutput(None, None) for _ in batch]
+
+
+@register("spam", "test-short")
+class ShortIsSpam(TrackScorer[None]):
+    def load_model(self) -> None:
+        return None
+
+    def score_batch(self, batch: Sequence[TrackInput], model: None) -> list[Any]:
+        return [SpamOutput(0.95 if t.duration_s < 4 else 0.05, ["short"]) for t in batch]
+
+
+def _config(tmp_path: Path) -> PipelineConfig:
+    policy = yaml.safe_load(DEFAULT_POLICY.read_text())
+    policy["scorers"] = {"detector": {"name": "test-title", "artifact": "none"},
+                         "verifier": {"name": "test-none", "artifact": "none"},
+                         "spam": {"name": "test-short", "artifact": "none"}}
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump(policy))
+    return load_config(path, db_url=f"sqlite:///{tmp_path / 'tg.db'}")
+
+
+def _wav(path: Path, seconds: float) -> str:
+    t = np.arange(int(16000 * seconds)) / 16000
+    sf.write(path, (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 16000)
+    return str(path)
+
+
+def _row(uid: str, uri: str, title: str = "Song", **over: Any) -> dict[str, Any]:
+    row = {"upload_id": uid, "audio_uri": uri, "title": title, "artist_name": "A", "distributor_id": "d",
+           "uploader_id": "u", "uploaded_at": "2026-03-01T10:00:00Z", "declared_ai": False}
+    row.update(over)
+    return row
+
+
+@pytest.fixture()
+def rows(tmp_path: Path) -> list[dict[str, Any]]:
+    (tmp_path / "empty.wav").write_bytes(b"")
+    return [
+        _row("clean", _wav(tmp_path / "a.wav", 6)),
+        _row("clone", _wav(tmp_path / "b.wav", 6), title="my clone song"),
+        _row("declared", _wav(tmp_path / "c.wav", 6), title="clone but declared", declared_ai=True),
+        _row("short", _wav(tmp_path / "d.wav", 3)),
+        _row("explode", _wav(tmp_path / "e.wav", 6), title="explode"),
+        _row("empty", str(tmp_path / "empty.wav")),
+        _row("missing", str(tmp_path / "nope.wav")),
+        _row("badtime", _wav(tmp_path / "f.wav", 6), uploaded_at="yesterday"),
+    ]
+
+
+def test_one_verdict_per_upload_with_routing_and_dead_letters(tmp_path: Path, rows: list[dict[str, Any]]) -> None:
+    expected = [
+        ("clean", "pass", None, None),
+        ("clone", "review", "undisclosed-ai", None),
+        ("declared", "pass", None, None),
+        ("short", "review", "spam", None),
+        ("explode", "error", "errors", "scoring_failed"),
+        ("empty", "error", "errors", "audio_empty"),
+        ("missing", "error", "errors", "audio_missing"),
+        ("badtime", "error", "errors", "invalid_timestamp"),
+    ]
+    with TestPipeline() as p:
+        verdicts = p | beam.Create(rows) | ScoreUploads(_config(tmp_path))
+        summary = verdicts | beam.Map(lambda v: (v.upload_id, v.decision.value,
+                                                 v.queue.value if v.queue else None,
+                                                 v.error_code.value if v.error_code else None))
+        assert_that(summary, equal_to(expected))
+
+
+def test_verdicts_carry_model_ids_and_evidence(tmp_path: Path, rows: list[dict[str, Any]]) -> None:
+    with TestPipeline() as p:
+        verdicts = p | beam.Create(rows[1:2]) | ScoreUploads(_config(tmp_path))
+        checked = verdicts | beam.Map(lambda v: (sorted(v.model_versions), v.synthetic_score,
+                                                 len(v.synthetic_segments), v.reasons))
+        assert_that(checked, equal_to([(["detector", "spam", "verifier"], 0.9, 1,
+                                        ["synthetic_voice", "undisclosed_ai"])]))

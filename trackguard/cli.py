@@ -1,0 +1,223 @@
+"""`trackguard` command line. Each subcommand is a thin wrapper over a library function."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from trackguard.home import Home
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _corpus_make(a: argparse.Namespace) -> int:
+    from trackguard.corpus import make_corpus
+
+    summary = make_corpus(Path(a.out), seed=a.seed, size=a.size)
+    print(json.dumps(summary, indent=2, default=str))
+    return 0
+
+
+def _setup_models(a: argparse.Namespace) -> int:
+    from models.weights import setup_models
+
+    for name, path in setup_models(a.only or None).items():
+        print(f"{name}: {path}")
+    return 0
+
+
+def _train_detector(a: argparse.Namespace) -> int:
+    from models.train_detector import train_detector
+
+    out = Path(a.out or Home.from_env().models / "detector")
+    card = train_detector(Path(a.corpus), out, epochs=a.epochs, seed=a.seed, holdout_family=a.holdout_family)
+    print(json.dumps({"artifact": str(out), "model_id": card.model_id, "metrics": card.metrics}, indent=2))
+    return 0
+
+
+def _train_spam(a: argparse.Namespace) -> int:
+    from models.train_spam import train_spam
+
+    out = Path(a.out or Home.from_env().models / "spam")
+    card = train_spam(Path(a.corpus), out, seed=a.seed)
+    print(json.dumps({"artifact": str(out), "model_id": card.model_id, "metrics": card.metrics}, indent=2))
+    return 0
+
+
+def _artists_enroll(a: argparse.Namespace) -> int:
+    from models.speaker import load_speaker_encoder, speaker_model_id
+    from models.voiceprints import VoiceprintStore
+    from trackguard.enrol import enroll_artist
+
+    store = VoiceprintStore(a.db_url or Home.from_env().db_url)
+    n = enroll_artist(store, load_speaker_encoder(a.model_dir), a.artist_id, a.name, a.policy, a.consent_by,
+                      a.audio, profile_id=a.profile_id, licensed_partner_ids=a.licensed_partner,
+                      model_id=speaker_model_id(a.model_dir))
+    print(f"enrolled {a.artist_id} from {n} reference recordings (policy {a.policy}, consent by {a.consent_by})")
+    return 0
+
+
+def _artists_enroll_corpus(a: argparse.Namespace) -> int:
+    from trackguard.enrol import enroll_corpus
+
+    ids = enroll_corpus(Path(a.corpus), a.db_url or Home.from_env().db_url, a.consent_by, a.model_dir)
+    print(f"enrolled {len(ids)} opted-in corpus artists: {', '.join(ids)}")
+    return 0
+
+
+def _artists_list(a: argparse.Namespace) -> int:
+    from models.voiceprints import VoiceprintStore
+
+    for p in VoiceprintStore(a.db_url or Home.from_env().db_url).policies().values():
+        print(f"{p.artist_id}\t{p.name}\t{p.policy}\tprofile={p.profile_id}\tpartners={','.join(p.licensed_partner_ids)}")
+    return 0
+
+
+def _artists_optout(a: argparse.Namespace) -> int:
+    from models.voiceprints import VoiceprintStore
+
+    erased = VoiceprintStore(a.db_url or Home.from_env().db_url).optout(a.artist_id, a.actor)
+    print(f"erased voiceprint data of {a.artist_id}: {erased}")
+    return 0
+
+
+def _sweep(a: argparse.Namespace) -> int:
+    from pipelines import sweep
+    from trackguard.summary import format_summary, summarise
+
+    argv = ["--catalog", a.catalog, "--out", a.out, "--workers", str(a.workers)]
+    argv += (["--policy", a.policy] if a.policy else []) + (["--db-url", a.db_url] if a.db_url else [])
+    result = sweep.run(argv + a.beam_args)
+    print(format_summary(summarise(result.verdicts_path, result.seconds, result.metrics)))
+    print(f"verdicts: {result.verdicts_path}")
+    return 0
+
+
+def _demo(a: argparse.Namespace) -> int:
+    from trackguard.demo import run_demo
+
+    return run_demo(size=a.size, seed=a.seed)
+
+
+def _bench_sweep(a: argparse.Namespace) -> int:
+    from trackguard.bench.sweep import bench_sweep
+
+    bench_sweep([int(x) for x in a.tracks.split(",")], json_path=a.json, workers=a.workers)
+    return 0
+
+
+def _add_db(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db-url", default=None, help="database URL (default: SQLite under TRACKGUARD_HOME)")
+
+
+def _artists_parser(sub: Any) -> None:
+    art = sub.add_parser("artists", help="voiceprint registry: enrol, list, opt out").add_subparsers(required=True)
+    p = art.add_parser("enroll", help="enrol an artist's voice (requires a consent record)")
+    p.add_argument("--artist-id", required=True)
+    p.add_argument("--name", required=True)
+    p.add_argument("--consent-by", default="", help="who gave consent (required)")
+    p.add_argument("--policy", required=True, choices=["block", "allow_licensed", "monitor"])
+    p.add_argument("--audio", nargs="+", required=True, help="reference recordings (a cappella, ≥ 4 s each)")
+    p.add_argument("--profile-id", default=None)
+    p.add_argument("--licensed-partner", action="append", default=[], help="uploader id of a licensed partner")
+    p.add_argument("--model-dir", default=None, help="SpeechBrain speaker model dir (default: pretrained ECAPA)")
+    _add_db(p)
+    p.set_defaults(func=_artists_enroll)
+    p = art.add_parser("enroll-corpus", help="enrol the opted-in artists of a generated corpus")
+    p.add_argument("--corpus", required=True)
+    p.add_argument("--consent-by", required=True)
+    p.add_argument("--model-dir", default=None)
+    _add_db(p)
+    p.set_defaults(func=_artists_enroll_corpus)
+    p = art.add_parser("list", help="list enrolled artists and their policies")
+    _add_db(p)
+    p.set_defaults(func=_artists_list)
+    p = art.add_parser("optout", help="erase an artist's voiceprint data (keeps a non-biometric audit record)")
+    p.add_argument("--artist-id", required=True)
+    p.add_argument("--actor", required=True, help="who requested the opt-out")
+    _add_db(p)
+    p.set_defaults(func=_artists_optout)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="trackguard", description="content-integrity pipeline for music streaming")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    corpus = sub.add_parser("corpus", help="synthetic labelled corpus").add_subparsers(required=True)
+    p = corpus.add_parser("make", help="generate a deterministic labelled corpus")
+    p.add_argument("--out", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--size", choices=["small", "medium", "large"], default="small")
+    p.set_defaults(func=_corpus_make)
+
+    setup = sub.add_parser("setup", help="obtain local files").add_subparsers(required=True)
+    p = setup.add_parser("models", help="fetch published weights (ECAPA, AASIST) and verify sha256")
+    p.add_argument("--only", action="append")
+    p.set_defaults(func=_setup_models)
+
+    train = sub.add_parser("train", help="train a model from a corpus").add_subparsers(required=True)
+    p = train.add_parser("detector", help="synthetic-voice detector (CPU tier)")
+    p.add_argument("--corpus", required=True)
+    p.add_argument("--out", default=None)
+    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--holdout-family", default=None)
+    p.set_defaults(func=_train_detector)
+    p = train.add_parser("spam", help="LightGBM spam classifier")
+    p.add_argument("--corpus", required=True)
+    p.add_argument("--out", default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_train_spam)
+
+    _artists_parser(sub)
+
+    p = sub.add_parser("sweep", help="batch catalogue sweep: manifest → verdicts.parquet + cases")
+    p.add_argument("--catalog", required=True, help="manifest .parquet or .jsonl (local or gs://)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--policy", default=None)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("beam_args", nargs=argparse.REMAINDER, help="extra Beam pipeline options after --")
+    _add_db(p)
+    p.set_defaults(func=_sweep)
+
+    p = sub.add_parser("demo", help="set up, generate the demo corpus, train, enrol, sweep, summarise")
+    p.add_argument("--size", default="medium", choices=["small", "medium", "large"])
+    p.add_argument("--seed", type=int, default=7)
+    p.set_defaults(func=_demo)
+
+    bench = sub.add_parser("bench", help="benchmarks (print a table; --json PATH writes the figures)")
+    bsub = bench.add_subparsers(required=True)
+    p = bsub.add_parser("sweep", help="per-stage and end-to-end throughput vs a decode-only floor")
+    p.add_argument("--tracks", default="50,200,800")
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--json", default=None)
+    p.set_defaults(func=_bench_sweep)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub at run time
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if getattr(args, "beam_args", None) and args.beam_args[:1] == ["--"]:
+        args.beam_args = args.beam_args[1:]
+    func: Handler = args.func
+    try:
+        return func(args)
+    except (FileNotFoundError, ValueError, KeyError, RuntimeError) as err:
+        if args.verbose:
+            raise
+        print(f"trackguard: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""Corpus sizes: how many of each kind of upload, and how long the tracks are."""
+
+from __future__ import annotations
+
+import dataclasses
+
+VERSION = "1.0.0"
+SPAM_TYPES = ("duplicate", "short_bulk", "noise_sleep", "keyword_stuffing", "confusable_name", "bulk_burst",
+              "profile_mismatch")
+
+
+@dataclasses.dataclass(frozen=True)
+class SizeSpec:
+    name: str
+    n_artists: int
+    duration_s: tuple[float, float]  # delivered track length range (silences included)
+    clean: int
+    clones_per_family: int
+    spam: dict[str, int]
+    bad_audio_each: int  # of each audio error kind
+    bad_metadata_each: int  # of each metadata error kind
+    days: float = 30.0
+
+    @property
+    def n_spam(self) -> int:
+        return sum(self.spam.values())
+
+
+SIZES: dict[str, SizeSpec] = {
+    "small": SizeSpec(
+        "small", 8, (30.0, 40.0), clean=30, clones_per_family=2,
+        spam={"duplicate": 2, "short_bulk": 3, "noise_sleep": 1, "keyword_stuffing": 1, "confusable_name": 1,
+              "bulk_burst": 3, "profile_mismatch": 1},
+        bad_audio_each=1, bad_metadata_each=1,
+    ),
+    "medium": SizeSpec(
+        "medium", 12, (30.0, 90.0), clean=140, clones_per_family=10,
+        spam={"duplicate": 10, "short_bulk": 8, "noise_sleep": 5, "keyword_stuffing": 5, "confusable_name": 4,
+              "bulk_burst": 8, "profile_mismatch": 4},
+        bad_audio_each=2, bad_metadata_each=1,
+    ),
+    "large": SizeSpec(
+        "large", 16, (30.0, 300.0), clean=720, clones_per_family=50,
+        spam={"duplicate": 60, "short_bulk": 40, "noise_sleep": 25, "keyword_stuffing": 25, "confusable_name": 20,
+              "bulk_burst": 40, "profile_mismatch": 20},
+        bad_audio_each=6, bad_metadata_each=3,
+    ),
+}
