@@ -15,12 +15,16 @@ have already happened when this one is scored).
 | ``uploader_short_share`` | share of the account's earlier tracks lasting 30–32 s (just past the royalty threshold) |
 | ``distributor_count_24h`` | a distributor suddenly pushing far more than usual is being abused |
 | ``seconds_since_prev`` | machine-paced uploads arrive seconds apart (NaN for a first upload) |
-| ``title_prior_count`` | the same title + artist delivered again: re-uploads of one track |
+| ``title_prior_count`` | the same title (version tags in brackets ignored) + artist delivered again: re-uploads |
+| ``title_prior_any_artist`` | the same title under any artist: re-uploads that also change the credit |
+| ``artist_new_uploader`` | an artist with earlier uploads, delivered now by an account that never delivered them |
 
 Cost is O(n log n): one sort by (key, time) and binary searches, no pairwise scan.
 """
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import pandas as pd
@@ -36,15 +40,22 @@ HISTORY_FEATURES = (
     "distributor_count_24h",
     "seconds_since_prev",
     "title_prior_count",
+    "title_prior_any_artist",
+    "artist_new_uploader",
 )
+# "(Sped Up)", "[Slowed + Reverb]": a re-upload keeps the title and adds a bracketed tag.
+_BRACKETS_RE = re.compile(r"[\(\[\{][^\)\]\}]*[\)\]\}]")
 _MS = {"1h": 3_600_000, "24h": 86_400_000, "7d": 7 * 86_400_000}
 
 
-def _millis(values: pd.Series) -> np.ndarray:
+def _timestamps(values: pd.Series) -> pd.Series:
+    """UTC timestamps; unparseable values become NaT (those uploads are error verdicts)."""
     if pd.api.types.is_datetime64_any_dtype(values):
-        ts = pd.to_datetime(values, utc=True)
-    else:
-        ts = pd.to_datetime(values.astype(str), utc=True, format="ISO8601")
+        return pd.to_datetime(values, utc=True)
+    return pd.to_datetime(values.astype(str), utc=True, format="ISO8601", errors="coerce")
+
+
+def _millis(ts: pd.Series) -> np.ndarray:
     return np.asarray(ts.dt.as_unit("ms").astype("int64"), dtype=np.int64)
 
 
@@ -98,25 +109,48 @@ class _Grouped:
         return self.unsort(np.where(same_t > 0, 0.0, gap))
 
 
-def _title_keys(df: pd.DataFrame) -> pd.Series | None:
+def _base_title(title: str) -> str:
+    return skeleton(_BRACKETS_RE.sub(" ", title))
+
+
+def _text_features(df: pd.DataFrame, t: np.ndarray, window: int) -> dict[str, np.ndarray]:
+    """Features keyed by title / artist text (NaN when the table has no such columns)."""
+    names = ("title_prior_count", "title_prior_any_artist", "artist_new_uploader")
     if "title" not in df or "artist_name" not in df:
-        return None
-    titles = df["title"].fillna("").astype(str).map(skeleton)
+        return {name: np.full(len(df), np.nan) for name in names}
+    titles = df["title"].fillna("").astype(str).map(_base_title)
     artists = df["artist_name"].fillna("").astype(str).map(skeleton)
-    return titles + "\x1f" + artists
+    uploaders = df["uploader_id"].astype("string").fillna("")
+    artist_prior = _Grouped(artists, t, window).count_prior()
+    artist_uploader_prior = _Grouped(artists + "\x1f" + uploaders, t, window).count_prior()
+    return {
+        "title_prior_count": _Grouped(titles + "\x1f" + artists, t, window).count_prior(),
+        "title_prior_any_artist": _Grouped(titles, t, window).count_prior(),
+        "artist_new_uploader": ((artist_prior > 0) & (artist_uploader_prior == 0)).astype(np.float64),
+    }
 
 
 def history_features(df: pd.DataFrame, short_band_s: tuple[float, float] = (30.0, 32.0)) -> pd.DataFrame:
     """As-of history features for every row of an upload table, indexed by upload_id.
 
     ``df`` needs upload_id, uploader_id, distributor_id, uploaded_at (datetime or
-    ISO-8601 text); ``duration_s`` and title/artist_name are optional (their
+    ISO-8601 text); ``duration_s`` and title + artist_name are optional (their
     features are NaN without them). ``short_band_s`` is the [lo, hi) duration band
     counted by ``uploader_short_share``.
+
+    Rows that cannot be placed in time (unparseable uploaded_at) and repeats of an
+    upload_id after its first row are left out: both become error verdicts, and
+    neither has a well-defined "before". Every input upload_id still gets a row
+    (all NaN for the rows left out).
     """
-    if df["upload_id"].duplicated().any():
-        raise ValueError("history_features needs unique upload_id values")
-    t = _millis(df["uploaded_at"])
+    ids = df["upload_id"].astype(str)
+    ts = _timestamps(df["uploaded_at"])
+    keep = ts.notna().to_numpy() & ~ids.duplicated().to_numpy()
+    frame = _history(df[keep].reset_index(drop=True), _millis(ts[keep]), short_band_s)
+    return frame.reindex(pd.Index(ids.drop_duplicates(), name="upload_id"))
+
+
+def _history(df: pd.DataFrame, t: np.ndarray, short_band_s: tuple[float, float]) -> pd.DataFrame:
     longest = max(_MS.values())
     up = _Grouped(df["uploader_id"], t, longest)
     dist = _Grouped(df["distributor_id"], t, longest)
@@ -131,8 +165,6 @@ def history_features(df: pd.DataFrame, short_band_s: tuple[float, float] = (30.0
         out["uploader_short_share"] = np.full(len(df), np.nan)
     out["distributor_count_24h"] = dist.count_within(_MS["24h"])
     out["seconds_since_prev"] = up.seconds_since_prev()
-    keys = _title_keys(df)
-    no_titles = np.full(len(df), np.nan)
-    out["title_prior_count"] = _Grouped(keys, t, longest).count_prior() if keys is not None else no_titles
+    out.update(_text_features(df, t, longest))
     frame = pd.DataFrame(out, index=pd.Index(df["upload_id"].astype(str), name="upload_id"))
     return frame[list(HISTORY_FEATURES)]

@@ -14,12 +14,14 @@ float so it can go straight into a LightGBM feature vector (NaN = unknown).
 | ``title_has_year`` | "Best Sleep Music 2024" is a search-bait pattern |
 | ``title_hours_claim`` | "8 hours", "10 hrs" promises long filler audio |
 | ``title_caps_share`` | ALL-CAPS tokens shout for attention in search results |
+| ``title_version_tag`` | "(Sped Up)", "slowed + reverb", "nightcore": the tags of re-uploaded, altered copies |
 | ``title_separator_count`` | "Rain \\| Sleep \\| Relax ★ Study" — separators glue keyword lists together |
 | ``artist_keyword_count`` | "Sleep Sounds Collective": spam artist names are keyword lists too |
+| ``artist_digits`` | "Sleep Sounds 7", "Hit Hub 74": numbered act names are minted in bulk |
 | ``artist_len`` | very short or very long names are unusual for real acts |
 | ``artist_non_latin_mix`` | mixing Latin with Cyrillic/Greek letters in one name is how lookalikes are built |
-| ``artist_zero_width`` | invisible characters have no honest use in an artist name |
-| ``artist_confusable`` | same skeleton as a protected artist but different raw text: an impersonation attempt |
+| ``artist_zero_width`` | invisible characters in a Latin name only fake a match (Persian, Indic use ZWNJ honestly) |
+| ``artist_confusable`` | looks like a protected name (same skeleton, or within ``max_distance``) but is not it |
 | ``artist_name_distance`` | near-misses ("Mira Vaie") of protected names; 1.0 when nothing is close |
 | ``artist_is_protected`` | exact protected name: not spam by itself, but makes a profile mismatch meaningful |
 | ``profile_mismatch`` | delivered to a profile whose name differs from the credited artist (NaN: profile unknown) |
@@ -48,6 +50,9 @@ _HZ_RE = re.compile(r"^\d{2,4}hz$")
 _YEAR_RE = re.compile(r"(?<!\d)(?:19|20)\d{2}(?!\d)")
 _HOURS_RE = re.compile(r"(?<!\d)\d{1,2}\s*(?:hours?|hrs?|h)\b", re.IGNORECASE)
 _TOKEN_RE = re.compile(r"[^\W_]+")
+_VERSION_TAG_RE = re.compile(
+    r"\b(?:sped[\s-]*up|speed[\s-]*up|slowed|reverb|nightcore|daycore|8d(?:\s*audio)?|bass[\s-]*boosted)\b", re.I
+)
 _SEPARATORS = frozenset("|•·~/\\-–—_+*#:;,!>")
 
 # Characters that render as nothing (or nearly): used to make a name look identical
@@ -304,6 +309,7 @@ def _title_features(title: str) -> dict[str, float]:
         "title_has_year": float(bool(_YEAR_RE.search(title))),
         "title_hours_claim": float(bool(_HOURS_RE.search(title))),
         "title_caps_share": sum(w.isupper() for w in words) / len(words) if words else 0.0,
+        "title_version_tag": float(bool(_VERSION_TAG_RE.search(title))),
         "title_separator_count": float(sum(ch in _SEPARATORS or unicodedata.category(ch) == "So" for ch in title)),
     }
 
@@ -329,6 +335,7 @@ def metadata_features(
     values.update(
         {
             "artist_keyword_count": float(keyword_count(tokens(artist_name))),
+            "artist_digits": float(sum(ch.isdigit() for ch in artist_name)),
             "artist_len": float(len(artist_name)),
             "artist_non_latin_mix": float(has_non_latin_mix(artist_name)),
             "artist_zero_width": float(any(ch in ZERO_WIDTH for ch in artist_name)),

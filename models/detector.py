@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -30,7 +29,7 @@ from features.resample import resample
 from features.windows import Window, stack_windows
 from models.artifact import ArtifactCard, load_card
 from models.base import DetectorOutput, TrackInput, TrackScorer, register
-from models.detector_nets import DetectorNet, build_net
+from models.detector_nets import DetectorNet, build_net, place
 from trackguard.contracts import Segment
 
 WEIGHTS_FILE = "detector.pt"
@@ -103,10 +102,7 @@ def load_detector(artifact_path: str | Path, device: str | None = None) -> Loade
     net = build_net(str(card.spec["arch"]), **dict(card.spec.get("net_kwargs", {})))
     state = torch.load(path / WEIGHTS_FILE, map_location="cpu", weights_only=True)
     net.load_state_dict(state)
-    net.to(dev).eval()
-    if dev.type == "cpu":
-        net = net.to(memory_format=torch.channels_last)
-    return LoadedDetector(net, card, dev)
+    return LoadedDetector(place(net, dev).eval(), card, dev)
 
 
 @register("detector", "lcnn")
@@ -150,7 +146,3 @@ def track_output(
     order = sorted(range(len(spans)), key=lambda i: -window_scores[i])[:N_SEGMENTS]
     segments = [Segment(spans[i].start_s, spans[i].end_s, float(window_scores[i])) for i in order]
     return DetectorOutput(score=float(calibrate(logit, calibration)), segments=segments, logit=float(logit))
-
-
-def spec_value(card: ArtifactCard, key: str, default: Any = None) -> Any:
-    return card.spec.get(key, default)

@@ -17,6 +17,7 @@ operating point chosen on the dev split.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -30,6 +31,7 @@ from models.artifact import ArtifactCard, load_card
 from models.base import SpamOutput, TrackInput, TrackScorer, register
 from trackguard.contracts import ManifestRow
 
+log = logging.getLogger(__name__)
 BOOSTER_FILE = "spam.txt"
 # Audio statistics from features.stats.audio_stats the model uses (duration is its own feature).
 AUDIO_STAT_KEYS = (
@@ -104,6 +106,22 @@ def _n(v: float, noun: str) -> str:
     return f"{v:.0f} {noun}" + ("" if round(v) == 1 else "s")
 
 
+def _span(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.0f} h"
+    return f"{seconds / 86400:.0f} days"
+
+
+def _uploads(v: float, who: str, window: str) -> str:
+    if v == 0:
+        return f"no other uploads from this {who} in the previous {window}"
+    return f"{_n(v, 'upload')} from this {who} in the previous {window}"
+
+
 def visible(text: str) -> str:
     """Invisible characters spelled out, so a reviewer sees why two names differ."""
     return "".join(f"<U+{ord(ch):04X}>" if ch in ZERO_WIDTH else ch for ch in text)
@@ -121,8 +139,10 @@ def _describe_meta(name: str, v: float, ctx: Mapping[str, Any]) -> str | None:
         "title_has_year": "title contains a year" if v else None,
         "title_hours_claim": "title promises hours of audio" if v else None,
         "title_caps_share": f"{_pct(v)} of the title's words are in capitals" if v > 0 else None,
+        "title_version_tag": "title carries a re-upload tag (sped up / slowed / nightcore ...)" if v else None,
         "title_separator_count": f"title has {_n(v, 'separator symbol')}" if v >= 1 else None,
         "artist_keyword_count": f"artist name '{artist}' is made of generic keywords" if v >= 1 else None,
+        "artist_digits": f"artist name '{artist}' carries a number" if v >= 1 else None,
         "artist_len": f"artist name is {v:.0f} characters long",
         "artist_non_latin_mix": f"artist name '{artist}' mixes Latin with Cyrillic/Greek letters" if v else None,
         "artist_zero_width": f"artist name '{artist}' contains invisible (zero-width) characters" if v else None,
@@ -140,14 +160,18 @@ def _describe_meta(name: str, v: float, ctx: Mapping[str, Any]) -> str | None:
 
 def _describe_history(name: str, v: float) -> str | None:
     texts = {
-        "uploader_count_1h": f"{_n(v, 'upload')} from this uploader in the previous hour",
-        "uploader_count_24h": f"{_n(v, 'upload')} from this uploader in the previous 24 hours",
-        "uploader_count_7d": f"{_n(v, 'upload')} from this uploader in the previous 7 days",
+        "uploader_count_1h": _uploads(v, "uploader", "hour"),
+        "uploader_count_24h": _uploads(v, "uploader", "24 hours"),
+        "uploader_count_7d": _uploads(v, "uploader", "7 days"),
         "uploader_prior_uploads": f"uploader has {_n(v, 'earlier upload')}" if v else "first upload from this uploader",
         "uploader_short_share": f"{_pct(v)} of this uploader's earlier tracks are 30–32 s long",
-        "distributor_count_24h": f"{_n(v, 'upload')} from this distributor in the previous 24 hours",
-        "seconds_since_prev": f"uploaded {v:.0f} s after this uploader's previous upload",
+        "distributor_count_24h": _uploads(v, "distributor", "24 hours"),
+        "seconds_since_prev": f"uploaded {_span(v)} after this uploader's previous upload",
         "title_prior_count": f"same title and artist delivered {_n(v, 'time')} before" if v >= 1 else None,
+        "title_prior_any_artist": f"same title delivered {_n(v, 'time')} before" if v >= 1 else None,
+        "artist_new_uploader": "first delivery for this artist from this uploader (others delivered before)"
+        if v
+        else None,
     }
     return texts.get(name, f"{name} = {v:.3g}")
 
@@ -165,6 +189,10 @@ def _describe_audio(name: str, v: float, ctx: Mapping[str, Any]) -> str:
         "spectral_flatness": f"noise-like spectrum (flatness {v:.2f})",
         "loudness_lufs": f"loudness {v:.1f} LUFS",
         "dynamic_range_db": f"dynamic range {v:.1f} dB",
+        "peak_dbfs": f"peak level {v:.1f} dBFS",
+        "rms_dbfs": f"RMS level {v:.1f} dBFS",
+        "spectral_centroid_hz": f"spectral centroid {v:.0f} Hz",
+        "zcr": f"zero-crossing rate {v:.3f}",
     }
     return texts.get(name, f"{name.replace('_', ' ')} {v:.3g}")
 
@@ -220,10 +248,20 @@ class SpamModel:
     card: ArtifactCard
     protected: ProtectedNames
     profiles: dict[str, str]
+    warned_missing: set[str] = dataclasses.field(default_factory=set)
 
     @property
     def spec(self) -> dict[str, Any]:
         return self.card.spec
+
+    def check_history(self, history: Mapping[str, Any]) -> None:
+        """Warn once per missing history feature: a silent NaN there is training/serving skew."""
+        if not history:
+            return  # no history at all for this upload (e.g. unit use): nothing to diagnose
+        missing = {f for f in HISTORY_FEATURES if f in self.spec["features"] and f not in history}
+        for name in sorted(missing - self.warned_missing):
+            log.warning("spam model uses history feature %r but the history side input lacks it", name)
+        self.warned_missing |= missing
 
 
 @register("spam", "lgbm")
@@ -259,8 +297,10 @@ class SpamScorer(TrackScorer[SpamModel]):
         features: list[str] = list(spec["features"])
         rows, metas = [], []
         for track in batch:
+            history = self._history(track)
+            model.check_history(history)
             values, meta = feature_values(
-                track.row, track.stats, track.duration_s, self._history(track), model.protected, model.profiles
+                track.row, track.stats, track.duration_s, history, model.protected, model.profiles
             )
             rows.append(values)
             metas.append(meta)

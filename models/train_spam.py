@@ -30,7 +30,7 @@ import pandas as pd
 
 from features.history import history_features
 from features.metadata import ProtectedNames
-from models.artifact import ArtifactCard, save_card
+from models.artifact import ArtifactCard, load_card, save_card
 from models.spam import AUDIO_STAT_KEYS, BOOSTER_FILE, CATEGORICAL_FEATURES, FEATURES, calibrate, encode, feature_values
 from trackguard.contracts import TrackguardError, validate_manifest_row
 from trackguard.home import Home
@@ -99,6 +99,10 @@ def profiles_from(artists: pd.DataFrame) -> dict[str, str]:
 
 
 def _cache_key(uri: str, sample_rate: int) -> str:
+    """Key on the URI plus the local file's size and mtime, so a replaced file is decoded again.
+
+    Remote objects (gs://) are keyed on the URI alone: upload objects are immutable.
+    """
     path = uri[len("file://") :] if uri.startswith("file://") else uri
     try:
         st = os.stat(path)
@@ -127,6 +131,8 @@ def _cached_stats(args: tuple[str, str, int]) -> dict[str, Any]:
     if path.exists():
         return dict(json.loads(path.read_text()))
     stats = _decode_stats(uri, sample_rate)
+    if stats.get("error_code") in ("audio_missing", "internal_error"):
+        return stats  # may be transient (a file still being written, a network error): do not remember it
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps(stats))
@@ -170,7 +176,8 @@ def build_feature_table(
     toward an uploader's volume), as of each upload's time.
     """
     ids = manifest["upload_id"].astype(str)
-    hist_in = manifest.assign(upload_id=ids, duration_s=stats["duration_s"].reindex(ids).to_numpy())
+    durations = stats["duration_s"].groupby(level=0).first()
+    hist_in = manifest.assign(upload_id=ids, duration_s=ids.map(durations).to_numpy())
     history = history_features(hist_in, SHORT_BAND_S).to_dict("index")
     stats_by_id = stats.to_dict("index")
     rows, confusable = [], {}
@@ -179,6 +186,8 @@ def build_feature_table(
             row = validate_manifest_row(raw)
         except TrackguardError:
             continue  # invalid rows become error verdicts, never training examples
+        if row.upload_id in confusable:
+            continue  # a repeated upload_id is a duplicate_upload_id error
         st = stats_by_id.get(row.upload_id, {})
         duration = st.get("duration_s", math.nan)
         values, meta = feature_values(row, st, duration, history.get(row.upload_id, {}), protected, profiles)
@@ -317,11 +326,21 @@ def evaluate_rules(y: np.ndarray, flagged: np.ndarray, labels: pd.DataFrame) -> 
 # ---------------------------------------------------------------- training
 
 
+def lgb_params(n_train: int, seed: int) -> dict[str, Any]:
+    """LGB_PARAMS with leaf sizes scaled down for small corpora.
+
+    A demo corpus has a few hundred uploads; with 20 rows per leaf the trees could
+    not split on a spam type that has 10 training examples.
+    """
+    min_leaf = max(3, min(int(LGB_PARAMS["min_data_in_leaf"]), n_train // 30))
+    return {**LGB_PARAMS, "min_data_in_leaf": min_leaf, "min_data_per_group": min_leaf, "seed": seed}
+
+
 def fit_booster(x: np.ndarray, y: np.ndarray, features: Sequence[str], seed: int) -> Any:
     import lightgbm as lgb
 
     cats = [i for i, f in enumerate(features) if f in CATEGORICAL_FEATURES]
-    params = {**LGB_PARAMS, "seed": seed}
+    params = lgb_params(len(y), seed)
     data = lgb.Dataset(x, label=y.astype(np.float64), feature_name=list(features), categorical_feature=cats)
     return lgb.train(params, data, num_boost_round=NUM_ROUNDS)
 
@@ -371,26 +390,26 @@ def train_from_tables(
     calibration = fit_platt(margin[masks["dev"]], y[masks["dev"]])
     p = calibrate(margin, calibration)
     op = threshold_for_precision(y[masks["dev"]], p[masks["dev"]], target_precision)
-    metrics = _metrics(table, labels, y, p, masks, op, target_precision, booster, features)
     out_dir.mkdir(parents=True, exist_ok=True)
     booster.save_model(str(out_dir / BOOSTER_FILE))
+    spec = {
+        **SPEC_DEFAULTS,
+        "features": features,
+        "categorical": [c for c in CATEGORICAL_FEATURES if c in features],
+        "categories": categories,
+        "protected_names": protected_list,
+        "profiles": profiles,
+        "short_band_s": list(SHORT_BAND_S),
+        "lgb_params": {**lgb_params(int(masks["train"].sum()), seed), "num_boost_round": NUM_ROUNDS},
+    }
     card = ArtifactCard(
         slot="spam",
         name="lgbm",
         class_path="models.spam.SpamScorer",
-        spec={
-            **SPEC_DEFAULTS,
-            "features": features,
-            "categorical": [c for c in CATEGORICAL_FEATURES if c in features],
-            "categories": categories,
-            "protected_names": protected_list,
-            "profiles": profiles,
-            "short_band_s": list(SHORT_BAND_S),
-            "lgb_params": {**LGB_PARAMS, "seed": seed, "num_boost_round": NUM_ROUNDS},
-        },
+        spec=spec,
         version=VERSION,
         training_data=training_data or f"{len(table)} labelled uploads (in-memory tables)",
-        metrics=metrics,
+        metrics=_metrics(table, labels, y, p, masks, op, target_precision, booster, features),
         threshold=op["threshold"],
         calibration={"a": calibration["a"], "b": calibration["b"]},
         files={BOOSTER_FILE: ""},
@@ -398,6 +417,32 @@ def train_from_tables(
     )
     save_card(out_dir, card)
     return card
+
+
+def evaluate_corpus(artifact_dir: Path, corpus_dir: Path, cache_dir: Path | None = None) -> dict[str, Any]:
+    """Score every labelled upload of another corpus with a saved artifact: an out-of-corpus test.
+
+    Protected names and profiles come from that corpus's artists (they are deployment
+    data, like the enrolment database), everything else from the artifact.
+    """
+    import lightgbm as lgb
+
+    card = load_card(Path(artifact_dir))
+    booster = lgb.Booster(model_file=str(Path(artifact_dir) / BOOSTER_FILE))
+    manifest, labels, artists = load_corpus(Path(corpus_dir))
+    stats = compute_audio_stats(manifest, cache_dir or Home.from_env().cache / "spam-stats")
+    protected = ProtectedNames(protected_names_from(artists), float(card.spec["name_max_distance"]))
+    table, _ = build_feature_table(manifest, stats, protected, profiles_from(artists))
+    labels = _labelled(table, labels)
+    table = table.loc[labels.index]
+    x = encode(table.to_dict("records"), card.spec["features"], card.spec["categories"])
+    p = calibrate(np.asarray(booster.predict(x, raw_score=True)), card.calibration)
+    y = labels["is_spam"].to_numpy(dtype=bool)
+    return {
+        "corpus": str(Path(corpus_dir).resolve()),
+        "model": evaluate(y, p, float(card.threshold if card.threshold is not None else 0.5), labels),
+        "rules_baseline": evaluate_rules(y, rules_baseline(table), labels),
+    }
 
 
 def _metrics(
@@ -430,15 +475,26 @@ def _metrics(
     }
 
 
+# The batch sweep computes history from manifest metadata before any audio is
+# decoded, so it has no durations: keep the duration-based history feature out of
+# the default model so training and serving see the same inputs.
+SERVING_UNAVAILABLE = ("uploader_short_share",)
+
+
 def train_spam(
     corpus_dir: Path,
     out_dir: Path,
     seed: int = 0,
     target_precision: float = 0.95,
     cache_dir: Path | None = None,
-    exclude_features: Sequence[str] = (),
+    exclude_features: Sequence[str] = SERVING_UNAVAILABLE,
+    eval_corpora: Sequence[Path] = (),
 ) -> ArtifactCard:
-    """Train the spam model on a generated corpus and save its artifact in ``out_dir``."""
+    """Train the spam model on a generated corpus and save its artifact in ``out_dir``.
+
+    Each of ``eval_corpora`` (other generated corpora, e.g. other seeds) is scored
+    with the saved model; the results land in ``metrics["external_test"]``.
+    """
     corpus_dir, out_dir = Path(corpus_dir), Path(out_dir)
     manifest, labels, artists = load_corpus(corpus_dir)
     cache = cache_dir or Home.from_env().cache / "spam-stats"
@@ -446,9 +502,14 @@ def train_spam(
     described = f"synthetic trackguard corpus {corpus_dir.resolve()} ({len(manifest)} uploads; split by uploaded_at)"
     argv = ["python", "-m", "models.train_spam", str(corpus_dir), str(out_dir), "--seed", str(seed)]
     argv += ["--target-precision", str(target_precision)] + [f"--exclude={f}" for f in exclude_features]
-    return train_from_tables(
+    argv += [f"--eval-corpus={c}" for c in eval_corpora]
+    card = train_from_tables(
         manifest, labels, artists, stats, out_dir, seed, target_precision, described, shlex.join(argv), exclude_features
     )
+    if eval_corpora:
+        card.metrics["external_test"] = [evaluate_corpus(out_dir, Path(c), cache) for c in eval_corpora]
+        save_card(out_dir, card)
+    return card
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -458,11 +519,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--target-precision", type=float, default=0.95)
     parser.add_argument("--exclude", action="append", default=[], help="feature to leave out (repeatable)")
+    parser.add_argument("--eval-corpus", action="append", default=[], type=Path, help="another corpus to test on")
     args = parser.parse_args(argv)
     unknown = set(args.exclude) - set(FEATURES)
     if unknown:
         parser.error(f"unknown features {sorted(unknown)}; known: {', '.join(FEATURES)}")
-    card = train_spam(args.corpus_dir, args.out_dir, args.seed, args.target_precision, exclude_features=args.exclude)
+    card = train_spam(
+        args.corpus_dir, args.out_dir, args.seed, args.target_precision, None, args.exclude, args.eval_corpus
+    )
     json.dump({"model_id": card.model_id, "threshold": card.threshold, "metrics": card.metrics}, sys.stdout, indent=2)
     print()
     return 0

@@ -1,6 +1,7 @@
 """As-of uploader/distributor history for the spam model, computed over the manifest.
 
-Batch only: the whole manifest is gathered once (metadata only, no audio) so
+Batch only: the whole manifest is gathered once (metadata only, no audio, so no
+durations: the spam model is trained without the duration-based history feature) so
 every upload's features count strictly earlier-or-simultaneous uploads (no
 look-ahead; see `features.history`). The streaming path reads history from the
 catalogue database instead.
@@ -17,7 +18,7 @@ import pandas as pd
 from features.history import history_features
 from trackguard.contracts import TrackguardError, parse_timestamp
 
-HISTORY_COLUMNS = ("upload_id", "uploader_id", "distributor_id", "uploaded_at")
+HISTORY_COLUMNS = ("upload_id", "uploader_id", "distributor_id", "uploaded_at", "title", "artist_name")
 
 
 def _history_rows(rows: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, float]]]:
@@ -30,7 +31,8 @@ def _history_rows(rows: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, f
         if not r.get("upload_id"):
             continue
         records.append({"upload_id": str(r["upload_id"]).strip(), "uploader_id": str(r.get("uploader_id") or ""),
-                        "distributor_id": str(r.get("distributor_id") or ""), "uploaded_at": ts})
+                        "distributor_id": str(r.get("distributor_id") or ""), "uploaded_at": ts,
+                        "title": str(r.get("title") or ""), "artist_name": str(r.get("artist_name") or "")})
     if not records:
         return
     table = history_features(pd.DataFrame.from_records(records, columns=list(HISTORY_COLUMNS)))

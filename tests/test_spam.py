@@ -6,9 +6,12 @@ so it needs no decoding and runs in a few seconds.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import logging
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -157,6 +160,30 @@ def test_history_counts_by_hand() -> None:
     assert math.isnan(h.loc["d", "title_prior_count"])  # no title column
 
 
+def test_history_title_and_artist_features() -> None:
+    df = pd.DataFrame(
+        {
+            "upload_id": ["a", "b", "c", "d"],
+            "uploader_id": ["label", "label", "reup", "reup"],
+            "distributor_id": "d",
+            "uploaded_at": [f"2024-01-0{i + 1}T00:00:00Z" for i in range(4)],
+            "title": ["Story Fire", "Light", "Story Fire (Sped Up)", "Story Fire"],
+            "artist_name": ["Sana Vance", "Sana Vance", "Sana Vance", "Hit Hub 74"],
+        }
+    )
+    h = history_features(df)
+    assert list(h["title_prior_count"]) == [0, 0, 1, 0]  # bracketed version tag ignored
+    assert list(h["title_prior_any_artist"]) == [0, 0, 1, 2]
+    assert list(h["artist_new_uploader"]) == [0, 0, 1, 0]  # c: Sana Vance had uploads, never from "reup"
+
+
+def test_version_tag_and_numbered_artist() -> None:
+    assert metadata_features("Invierno (Sped Up)", "x").values["title_version_tag"] == 1.0
+    assert metadata_features("Slowed + Reverb", "x").values["title_version_tag"] == 1.0
+    assert metadata_features("Speedway", "x").values["title_version_tag"] == 0.0
+    assert metadata_features("x", "Hit Hub 74").values["artist_digits"] == 2.0
+
+
 def test_history_has_no_look_ahead() -> None:
     df = _uploads(300, seed=1)
     before = history_features(df)
@@ -169,10 +196,13 @@ def test_history_has_no_look_ahead() -> None:
     assert list(before.columns) == list(HISTORY_FEATURES)
 
 
-def test_history_rejects_duplicate_ids() -> None:
+def test_history_skips_bad_rows() -> None:
     df = _uploads(20, seed=0)
-    with pytest.raises(ValueError):
-        history_features(pd.concat([df, df]))
+    bad = df.iloc[:2].assign(upload_id=["bad-time", "u0003"], uploaded_at=["last tuesday", "2099-01-01T00:00:00Z"])
+    h = history_features(pd.concat([df, bad], ignore_index=True))
+    assert h.index.is_unique and len(h) == 21
+    assert h.loc["bad-time"].isna().all()  # cannot be placed in time
+    pd.testing.assert_frame_equal(h.loc[df["upload_id"]], history_features(df))  # the repeat id is ignored
 
 
 # ---------------------------------------------------------------- reasons
@@ -404,7 +434,7 @@ def test_train_then_score_end_to_end(tmp_path: Path) -> None:
     assert out.features["artist_confusable"] == 1.0 and "contributions" in out.features
 
 
-def test_training_without_serving_unavailable_features(tmp_path: Path) -> None:
+def test_training_without_serving_unavailable_features(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     manifest, labels, artists, stats = _synthetic_tables(1200, seed=3)
     dropped = ["uploader_short_share", "title_prior_count", "genre"]
     card = train_from_tables(manifest, labels, artists, stats, tmp_path, exclude_features=dropped)
@@ -416,3 +446,40 @@ def test_training_without_serving_unavailable_features(tmp_path: Path) -> None:
     )
     out = SpamScorer(artifact_path=str(tmp_path)).score_batch([track], model)[0]
     assert 0.0 <= out.score <= 1.0 and "genre" not in out.features.get("contributions", {})
+    partial = dataclasses.replace(track, extra={"history": {"uploader_count_1h": 3.0}})
+    with caplog.at_level(logging.WARNING, logger="models.spam"):
+        SpamScorer(artifact_path=str(tmp_path)).score_batch([partial, partial], model)
+    assert sum("uploader_count_24h" in r.getMessage() for r in caplog.records) == 1  # warned once
+
+
+def test_audio_stat_keys_exist_in_features_stats() -> None:
+    from features.stats import STAT_KEYS
+    from models.spam import AUDIO_STAT_KEYS
+
+    assert set(AUDIO_STAT_KEYS) <= set(STAT_KEYS)
+
+
+def test_audio_stats_are_cached_per_upload(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import soundfile as sf
+
+    import models.train_spam as ts
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for i, seconds in enumerate([3.0, 31.0, 5.5]):
+        path = tmp_path / f"a{i}.wav"
+        sf.write(path, (0.1 * rng.standard_normal(int(seconds * 16000))).astype(np.float32), 16000)
+        rows.append({"upload_id": f"a{i}", "audio_uri": str(path)})
+    rows.append({"upload_id": "gone", "audio_uri": str(tmp_path / "missing.wav")})
+    manifest = pd.DataFrame(rows)
+    first = ts.compute_audio_stats(manifest, tmp_path / "cache", workers=1)
+    assert first.loc["a1", "duration_s"] == pytest.approx(31.0, abs=0.01)
+    assert np.isfinite(first.loc["a0", list(ts.AUDIO_STAT_KEYS)].to_numpy(dtype=float)).all()
+    assert first.loc["gone", "error_code"] == "audio_missing" and math.isnan(first.loc["gone", "duration_s"])
+
+    def no_decoding(uri: str, sample_rate: int) -> dict[str, Any]:
+        assert uri.endswith("missing.wav"), f"decoded {uri} again instead of using the cache"
+        return {"error_code": "audio_missing"}  # a missing file is retried: it may still be arriving
+
+    monkeypatch.setattr(ts, "_decode_stats", no_decoding)
+    pd.testing.assert_frame_equal(first, ts.compute_audio_stats(manifest, tmp_path / "cache", workers=1))

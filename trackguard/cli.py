@@ -207,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not args.verbose:  # SpeechBrain logs every file it loads at INFO
+        logging.getLogger("speechbrain").setLevel(logging.WARNING)
     if getattr(args, "beam_args", None) and args.beam_args[:1] == ["--"]:
         args.beam_args = args.beam_args[1:]
     func: Handler = args.func

@@ -73,7 +73,7 @@ def _instrumental(p: Planner, key: str, rng: np.random.Generator, genre: str, to
         song = p.new_song(rng, genre, None, mix, target_s=total_s - 0.8)
     else:
         song = p.new_song(rng, genre, None, mix)
-        mix = p.fit_tail(mix, song, rng)
+        mix = p.fit_tail(mix, song)
     delivery = random_delivery(rng)
     p.songs[key] = SongRender(seed_for(p.seed, key), song, None, "sung", False, mix, delivery, [(key, None)])
     return delivery
@@ -102,7 +102,8 @@ def add_bulk(p: Planner) -> None:
         manifest = p.manifest(uploader, title, name, genre=choice(rng, ["electronic", "hip-hop", "pop"]),
                               language="zxx")
         t = float(days[i % len(days)]) * DAY + float(rng.uniform(0, 6 * 3600))
-        p.add(Upload(key, t, manifest, _spam_label("short_bulk", content_id=p.content_id(rng)), delivery.fmt, delivery=delivery))
+        label = _spam_label("short_bulk", content_id=p.content_id(rng))
+        p.add(Upload(key, t, manifest, label, delivery.fmt, delivery=delivery))
 
 
 def add_bursts(p: Planner) -> None:
@@ -123,7 +124,8 @@ def add_bursts(p: Planner) -> None:
             title = text.generic_title(rng, choice(rng, ["Piano", "Lofi Beats", "Ambient Music", "Study Music"]))
         manifest = p.manifest(uploader, title, text.alias_name(rng), genre="ambient", language="zxx")
         t = float(starts[burst]) + float(rng.uniform(0, 3600))
-        p.add(Upload(key, t, manifest, _spam_label("bulk_burst", content_id=p.content_id(rng)), delivery.fmt, delivery=delivery))
+        label = _spam_label("bulk_burst", content_id=p.content_id(rng))
+        p.add(Upload(key, t, manifest, label, delivery.fmt, delivery=delivery))
 
 
 def add_noise_and_keywords(p: Planner) -> None:
@@ -155,7 +157,7 @@ def _sung_by(p: Planner, key: str, rng: np.random.Generator, singer: Artist) -> 
     var_db = choice(rng, VAR_DB)
     mix = random_mix(rng, var_db)
     song = p.new_song(rng, genre, singer.voice.language, mix)
-    mix = p.fit_tail(mix, song, rng)
+    mix = p.fit_tail(mix, song)
     delivery = random_delivery(rng)
     p.songs[key] = SongRender(seed_for(p.seed, key), song, singer.voice, "sung", False, mix, delivery, [(key, None)])
     return delivery, {"voice_artist_id": singer.artist_id, "content_id": p.content_id(rng),
@@ -182,7 +184,8 @@ def add_impostors(p: Planner) -> None:
                 manifest = p.manifest(p.account("impostor", rng), text.song_title(rng, singer.voice.language),
                                       victim.name, claimed_artist_id=victim.profile_id, genre=genre,
                                       language=singer.voice.language)
-            p.add(Upload(key, p.random_time(rng), manifest, _spam_label(spam_type, **extra), delivery.fmt, delivery=delivery))
+            label = _spam_label(spam_type, **extra)
+            p.add(Upload(key, p.random_time(rng), manifest, label, delivery.fmt, delivery=delivery))
 
 
 def add_spam(p: Planner) -> None:

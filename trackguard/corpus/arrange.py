@@ -111,7 +111,7 @@ def render_midi(midi: bytes, sr: int, n_samples: int) -> np.ndarray:
         mid, wav = Path(tmp) / "a.mid", Path(tmp) / "a.wav"
         mid.write_bytes(midi)
         # float output: no dither, so the render is bit-reproducible.
-        cmd = ["fluidsynth", "-ni", "-q", "-g", "0.5", "-r", str(sr), "-O", "float", "-T", "wav",
+        cmd = ["fluidsynth", "-ni", "-q", "-C", "0", "-g", "0.5", "-r", str(sr), "-O", "float", "-T", "wav",
                "-F", str(wav), SOUNDFONT, str(mid)]
         subprocess.run(cmd, check=True, capture_output=True, timeout=300)
         audio, _ = sf.read(str(wav), dtype="float32", always_2d=True)

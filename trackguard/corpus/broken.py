@@ -21,7 +21,7 @@ def _render_instrumental(p: Planner, key: str, rng: np.random.Generator, deliver
     mix = random_mix(rng, None)
     song = p.new_song(rng, choice(rng, ["pop", "rock", "folk", "ambient"]), None, mix,
                       target_s=p.size.duration_s[0] + float(rng.uniform(0, 5)))
-    mix = p.fit_tail(mix, song, rng)
+    mix = p.fit_tail(mix, song)
     p.songs[key] = SongRender(seed_for(p.seed, key), song, None, "sung", False, mix, delivery, [(key, None)])
 
 

@@ -6,7 +6,7 @@ import multiprocessing
 import shutil
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -14,28 +14,30 @@ from trackguard.corpus import badinputs, card, tables
 from trackguard.corpus.assemble import build_plan
 from trackguard.corpus.jobs import Job, Rendered, run_job
 from trackguard.corpus.plan import Planner
+from trackguard.corpus.provenance import tool_versions
 from trackguard.corpus.rng import rng_for
 from trackguard.corpus.spec import SIZES
 
 OUTPUTS = ("audio", "references", "manifest.parquet", "labels.parquet", "artists.parquet", "corpus.json", "CORPUS.md")
 
 
-def _render_all(jobs: Sequence[Job], workers: int) -> dict[str, Rendered]:
+def _render_all(jobs: Sequence[Job], pool: Executor | None) -> dict[str, Rendered]:
     """Render jobs, longest first; results do not depend on scheduling (each job has its own seed)."""
     ordered = sorted(jobs, key=lambda j: -j.cost())
     done: dict[str, Rendered] = {}
-    if workers <= 1:
-        for job in ordered:
-            done.update((r.path, r) for r in run_job(job))
-        return done
-    # spawn: the parent may hold threads (pyarrow, torch) that make fork unsafe
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        for results in pool.map(run_job, ordered):
-            done.update((r.path, r) for r in results)
+    for results in (pool.map(run_job, ordered) if pool is not None else map(run_job, ordered)):
+        done.update((r.path, r) for r in results)
     return done
 
 
-def _break_files(p: Planner, rendered: dict[str, Rendered]) -> dict[str, float]:
+def _pool(workers: int) -> Executor | None:
+    if workers <= 1:
+        return None
+    # spawn: the parent may hold threads (pyarrow, torch) that make fork unsafe
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+
+
+def _break_files(p: Planner) -> dict[str, float]:
     """Write or damage the bad-input files; returns durations of files that were not rendered."""
     durations: dict[str, float] = {}
     for key, code in sorted(p.bad_ops.items()):
@@ -52,7 +54,7 @@ def _break_files(p: Planner, rendered: dict[str, Rendered]) -> dict[str, float]:
         elif code == "audio_too_short" and u.delivery:
             badinputs.write_too_short(path, rng, u.delivery.sr)
             durations[key] = badinputs.TOO_SHORT_S
-    for key, u in p.uploads.items():
+    for u in p.uploads.values():
         if u.label["expected_error_code"] == "audio_truncated":
             badinputs.truncate(Path(u.path))
     return durations
@@ -83,9 +85,14 @@ def make_corpus(out_dir: Path, seed: int, size: str, workers: int = 2) -> dict[s
     _clear(root)
     (root / "audio").mkdir()
     plan = build_plan(seed, spec, root)
-    rendered = _render_all(plan.phase1, workers)
-    durations = _break_files(plan.planner, rendered)
-    rendered.update(_render_all(plan.phase2, workers))
+    pool = _pool(workers)
+    try:
+        rendered = _render_all(plan.phase1, pool)
+        durations = _break_files(plan.planner)
+        rendered.update(_render_all(plan.phase2, pool))  # duplicates need their source files
+    finally:
+        if pool is not None:
+            pool.shutdown()
     p = plan.planner
     uploads = list(p.uploads.values())
     labels = [tables.label_row(u, p, rendered, durations) for u in uploads]
@@ -95,7 +102,8 @@ def make_corpus(out_dir: Path, seed: int, size: str, workers: int = 2) -> dict[s
     tables.write(root / "artists.parquet", artists, tables.ARTIST_SCHEMA)
     ref_seconds = sum(rendered[r.path].duration_s for r in p.references)
     comp = card.composition(labels, artists, ref_seconds)
-    card.write_json(root / "corpus.json", seed, spec, comp)
-    card.write_markdown(root / "CORPUS.md", seed, spec, comp)
+    tools = tool_versions()
+    card.write_json(root / "corpus.json", seed, spec, comp, tools)
+    card.write_markdown(root / "CORPUS.md", seed, spec, comp, artists, tools)
     return {"out_dir": str(root), "seed": seed, "size": size, **comp,
             "build_seconds": round(time.perf_counter() - started, 2)}

@@ -29,14 +29,24 @@ def composition(labels: list[dict[str, Any]], artists: list[dict[str, Any]], ref
         "artists": len(artists),
         "opted_in_artists": sum(1 for a in artists if a["opted_in"]),
         "policies": count("policy", artists),
+        "kind_by_format": _crosstab(labels, "kind", "format"),
         "audio_seconds": round(sum(r["duration_s"] or 0.0 for r in labels), 3),
         "reference_seconds": round(ref_seconds, 3),
     }
 
 
-def write_json(path: Path, seed: int, size: SizeSpec, comp: dict[str, Any]) -> None:
+def _crosstab(rows: list[dict[str, Any]], a: str, b: str) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for r in rows:
+        if r[a] is not None and r[b] is not None:
+            cell = out.setdefault(str(r[a]), {})
+            cell[str(r[b])] = cell.get(str(r[b]), 0) + 1
+    return {k: dict(sorted(v.items())) for k, v in sorted(out.items())}
+
+
+def write_json(path: Path, seed: int, size: SizeSpec, comp: dict[str, Any], tools: dict[str, str]) -> None:
     doc = {"name": "trackguard synthetic upload corpus", "version": VERSION, "seed": seed, "size": size.name,
-           "synthetic": True, **comp}
+           "synthetic": True, "tools": tools, **comp}
     path.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
 
 
@@ -92,7 +102,30 @@ describe behaviour on this corpus only; report them as such.
 """
 
 
-def write_markdown(path: Path, seed: int, size: SizeSpec, comp: dict[str, Any]) -> None:
+def _crosstab_table(cross: dict[str, dict[str, int]], title: str) -> list[str]:
+    cols = sorted({c for row in cross.values() for c in row})
+    lines = [f"| {title} | " + " | ".join(cols) + " |", "| --- |" + " ---: |" * len(cols)]
+    lines += [f"| {k} | " + " | ".join(str(row.get(c, 0)) for c in cols) + " |" for k, row in cross.items()]
+    return [*lines, ""]
+
+
+def _artist_table(artists: list[dict[str, Any]]) -> list[str]:
+    lines = ["| artist | engine | voice parameters | opted in | policy |", "| --- | --- | --- | --- | --- |"]
+    lines += [f"| {a['artist_id']} {a['name']} | {a['voice_engine']} | `{a['voice_params']}` | "
+              f"{'yes' if a['opted_in'] else 'no'} | {a['policy'] or '-'} |" for a in artists]
+    return [*lines, ""]
+
+
+def _reproduce(seed: int, size: SizeSpec, tools: dict[str, str]) -> list[str]:
+    return ["## Reproduce", "", "```", f"trackguard corpus make --out DIR --seed {seed} --size {size.name}", "```", "",
+            "Byte-identical output needs the same versions of the tools that write the audio "
+            "(Debian: flite, espeak-ng, festival + festvox-kallpc16k, festvox-kdlpc16k, festvox-italp16k, "
+            "festvox-itapc16k, festvox-ca-ona-hts, fluidsynth + fluid-soundfont-gm, ffmpeg, sox):", "",
+            ", ".join(f"{k} {v}" for k, v in tools.items()) + ".", ""]
+
+
+def write_markdown(path: Path, seed: int, size: SizeSpec, comp: dict[str, Any],
+                   artists: list[dict[str, Any]], tools: dict[str, str]) -> None:
     lines = [f"# trackguard synthetic upload corpus ({size.name}, seed {seed})", "",
              f"Version {VERSION}. {comp['uploads']} uploads, {comp['audio_seconds'] / 60:.1f} min of upload audio, "
              f"{comp['artists']} artists ({comp['opted_in_artists']} opted in), "
@@ -103,11 +136,14 @@ def write_markdown(path: Path, seed: int, size: SizeSpec, comp: dict[str, Any]) 
     lines += _table("kind", comp["kinds"]) + _table("spam type", comp["spam_types"])
     lines += _table("generator family", comp["generator_families"]) + _table("format", comp["formats"])
     lines += _table("sample rate", comp["sample_rates"]) + _table("expected error", comp["expected_error_codes"])
-    lines += [f"A cappella uploads: {comp['a_cappella']}. Licensed clones: {comp['licensed_use']}.", "",
-              "## Files", "",
+    lines += ["Delivery formats are drawn independently of the kind (a clone always has its twin's format):", ""]
+    lines += _crosstab_table(comp["kind_by_format"], "kind \\ format")
+    lines += [f"A cappella uploads: {comp['a_cappella']}. Licensed clones: {comp['licensed_use']}.", ""]
+    lines += ["## Artists", "", *_artist_table(artists)]
+    lines += ["## Files", "",
               "- `manifest.parquet`: the catalogue manifest (contract columns only; what the pipeline sees).",
               "- `labels.parquet`: ground truth per upload (kind, family, twin, spam type, expected error...).",
               "- `artists.parquet`: artists, voices, opt-in, policy, licensed partners, reference takes.",
               "- `audio/`, `references/`: the audio. `corpus.json`: seed, size, version, counts.", "",
-              "## Limitations", "", _LIMITS]
+              *_reproduce(seed, size, tools), "## Limitations", "", _LIMITS]
     path.write_text("\n".join(lines))

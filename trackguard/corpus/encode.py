@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 
-FORMATS = ("wav", "flac", "mp3", "ogg")
 _BITEXACT = ["-fflags", "+bitexact", "-flags:a", "+bitexact", "-map_metadata", "-1"]
 
 
@@ -49,25 +48,24 @@ def _codec_args(d: Delivery) -> list[str]:
         depth = ["-sample_fmt", "s32", "-bits_per_raw_sample", "24"] if d.quality == "pcm24" else ["-sample_fmt", "s16"]
         return ["-c:a", "flac", *depth, "-f", "flac"]
     if d.fmt == "mp3":
-        return ["-c:a", "libmp3lame", "-b:a", d.quality, "-id3v2_version", "0", "-f", "mp3"]
+        return ["-c:a", "libmp3lame", "-b:a", d.quality, "-compression_level", "7", "-id3v2_version", "0", "-f", "mp3"]
     if d.fmt == "ogg":
         return ["-c:a", "libvorbis", "-q:a", d.quality.lstrip("q"), "-serial_offset", "7", "-f", "ogg"]
     raise ValueError(f"unsupported delivery format {d.fmt!r}")
 
 
-def encode(x: np.ndarray, d: Delivery) -> bytes:
-    """Float samples (n, channels) at d.sr → file bytes in the delivery format."""
+def write(path: Path, x: np.ndarray, d: Delivery) -> None:
+    """Float samples (n, channels) at d.sr → ``path`` in the delivery format."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     x = np.ascontiguousarray(x.reshape(len(x), -1), dtype=np.float32)
     if d.fmt == "wav":
-        return wav_bytes(x, d.sr, d.quality)
-    cmd = ["ffmpeg", "-v", "error", "-f", "f32le", "-ar", str(d.sr), "-ac", str(x.shape[1]), "-i", "pipe:0",
-           *_BITEXACT, *_codec_args(d), "pipe:1"]
-    return subprocess.run(cmd, input=x.astype("<f4").tobytes(), check=True, capture_output=True, timeout=600).stdout
-
-
-def write(path: Path, x: np.ndarray, d: Delivery) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(encode(x, d))
+        path.write_bytes(wav_bytes(x, d.sr, d.quality))
+        return
+    # A seekable output, not a pipe: FLAC's STREAMINFO (length, MD5) and MP3's Xing/LAME header
+    # are written at the end by seeking back; through a pipe they would be left empty.
+    cmd = ["ffmpeg", "-v", "error", "-y", "-f", "f32le", "-ar", str(d.sr), "-ac", str(x.shape[1]), "-i", "pipe:0",
+           *_BITEXACT, *_codec_args(d), str(path)]
+    subprocess.run(cmd, input=x.astype("<f4").tobytes(), check=True, capture_output=True, timeout=600)
 
 
 def decode(path: Path) -> tuple[np.ndarray, int]:

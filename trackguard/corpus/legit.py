@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from trackguard.corpus import text
 from trackguard.corpus.encode import Delivery
 from trackguard.corpus.generators import FAMILIES
@@ -38,8 +40,8 @@ def add_clean(p: Planner) -> None:
         var_db = None if a_cappella or instrumental else choice(rng, VAR_DB)
         mix = random_mix(rng, var_db)
         lang = artist.voice.language
-        song = p.new_song(rng, genre, None if instrumental else lang, mix)
-        mix = p.fit_tail(mix, song, rng)
+        song = p.new_song(rng, genre, None if instrumental else lang, mix, a_cappella=a_cappella)
+        mix = p.fit_tail(mix, song, a_cappella)
         delivery = random_delivery(rng)
         key = f"clean-{i:05d}"
         voice = None if instrumental else artist.voice
@@ -121,8 +123,9 @@ def add_references(p: Planner) -> None:
             rng = rng_for(p.seed, "reference", artist.artist_id, j)
             mix = MixSpec(None, target_dbfs=float(rng.uniform(-22, -16)), lead_s=0.15, tail_s=0.1)
             lang = artist.voice.language
-            song = plan_song(rng, choice(rng, ["pop", "rock", "electronic", "jazz"]), float(rng.uniform(9.0, 11.0)),
-                             lambda lo, hi, rng=rng, lang=lang: text.lyric_line(rng, lang, lo, hi), intro=0, outro=0)
+            # two sung lines (4 bars) at 80-128 bpm: 8-12 s once cut to the singing
+            lyric = functools.partial(text.lyric_line, rng, lang)
+            song = plan_song(rng, choice(rng, ["pop", "folk"]), 10.0, lyric, intro=0, outro=0, bars=4)
             path = str(p.root / "references" / artist.artist_id / f"ref{j + 1}.wav")
             render = SongRender(seed_for(p.seed, "reference", artist.artist_id, j), song, artist.voice, "sung", True,
                                 mix, delivery, [(path, None)])

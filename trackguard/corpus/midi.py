@@ -36,7 +36,8 @@ def _tick(beat: float) -> int:
     return max(0, round(beat * TICKS_PER_BEAT))
 
 
-def _events(notes: list[Note], programs: dict[int, int], tempo_bpm: float, end_beat: float) -> list[tuple[int, int, bytes]]:
+def _events(notes: list[Note], programs: dict[int, int], tempo_bpm: float,
+            end_beat: float) -> list[tuple[int, int, bytes]]:
     """(tick, order, bytes); order puts set-up first and note-offs before note-ons at one tick."""
     usec = round(60_000_000 / tempo_bpm)
     events: list[tuple[int, int, bytes]] = [(0, 0, b"\xff\x51\x03" + usec.to_bytes(3, "big"))]

@@ -57,10 +57,26 @@ def to_rate(x: np.ndarray, sr_from: int, sr_to: int, n_out: int) -> np.ndarray:
 
 
 def soft_limit(x: np.ndarray) -> np.ndarray:
-    mag = np.abs(x)
-    over = mag > LIMIT
-    limited = LIMIT + (1 - LIMIT) * np.tanh((mag - LIMIT) / (1 - LIMIT))
-    return np.where(over, np.sign(x) * limited, x)
+    """tanh knee above LIMIT; only the (few) samples over the knee are touched."""
+    over = np.abs(x) > LIMIT
+    if over.any():
+        v = x[over]
+        x = x.copy()
+        x[over] = np.sign(v) * (LIMIT + (1 - LIMIT) * np.tanh((np.abs(v) - LIMIT) / (1 - LIMIT)))
+    return x
+
+
+def normalise(x: np.ndarray, target_dbfs: float) -> np.ndarray:
+    """Gain to ``target_dbfs`` RMS, then the soft limiter; a peaky signal loses level in the limiter,
+    so the gain is corrected until the *limited* signal sits at the target (twins end up equal)."""
+    gain_db = target_dbfs - rms_db(x)
+    for _ in range(4):
+        y = soft_limit(x * 10 ** (gain_db / 20))
+        error = target_dbfs - rms_db(y)
+        if abs(error) < 0.02:
+            break
+        gain_db += error
+    return y
 
 
 def _fades(x: np.ndarray, sr: int, fade_out_s: float) -> np.ndarray:
@@ -70,7 +86,8 @@ def _fades(x: np.ndarray, sr: int, fade_out_s: float) -> np.ndarray:
     return x
 
 
-def master(vocal: np.ndarray | None, acc: np.ndarray | None, spec: MixSpec, sr: int, channels: int) -> np.ndarray:
+def master(vocal: np.ndarray | None, acc: np.ndarray | None, spec: MixSpec, sr: int, channels: int,
+           fade_out_s: float = 1.0) -> np.ndarray:
     """Levelled vocal (mono, at ``sr``) + accompaniment (stereo, at ``sr``) → finished track (n, channels)."""
     if vocal is None and acc is None:
         raise ValueError("nothing to master")
@@ -81,15 +98,14 @@ def master(vocal: np.ndarray | None, acc: np.ndarray | None, spec: MixSpec, sr: 
     if acc is not None:
         gain_db = 0.0 if vocal is None or spec.var_db is None else VOCAL_DBFS - spec.var_db - rms_db(acc)
         mixed += acc * 10 ** (gain_db / 20)
-    lead_n = int(round(spec.lead_s * sr))
+    lead_n = round(spec.lead_s * sr)
     if spec.total_s is not None:
-        keep = max(1, int(round(spec.total_s * sr)) - lead_n)
+        keep = max(1, round(spec.total_s * sr) - lead_n)
         mixed, tail_n = mixed[:keep], max(0, keep - len(mixed))
     else:
-        tail_n = int(round(spec.tail_s * sr))
-    mixed = _fades(mixed, sr, 1.0)
-    mixed *= 10 ** ((spec.target_dbfs - rms_db(mixed)) / 20)
-    mixed = soft_limit(mixed)
+        tail_n = round(spec.tail_s * sr)
+    mixed = _fades(mixed, sr, fade_out_s)
+    mixed = normalise(mixed, spec.target_dbfs)
     if channels == 1:
         mixed = mixed.mean(axis=1, keepdims=True)
     return np.concatenate([np.zeros((lead_n, channels)), mixed, np.zeros((tail_n, channels))]).astype(np.float32)

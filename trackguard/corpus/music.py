@@ -92,6 +92,15 @@ class Song:
     def music_s(self) -> float:
         return self.n_bars * 4 * self.beat_s + RELEASE_S
 
+    def sung_span_s(self) -> tuple[float, float]:
+        """From the first note's onset to the last note's end, in seconds (0, 0 if instrumental)."""
+        if not self.lines:
+            return 0.0, 0.0
+        first, last = self.lines[0], self.lines[-1]
+        start = first.start_beat + first.notes[0].start
+        end = last.start_beat + last.notes[-1].start + last.notes[-1].dur
+        return start * self.beat_s, end * self.beat_s
+
     def scale(self) -> tuple[int, ...]:
         return MINOR if self.minor else MAJOR
 
@@ -135,7 +144,7 @@ LyricFn = Callable[[int, int], str]  # (min_words, max_words) -> line
 
 
 def plan_song(rng: np.random.Generator, genre: str, target_music_s: float, lyric: LyricFn | None,
-              intro: int | None = None, outro: int = 1) -> Song:
+              intro: int | None = None, outro: int = 1, bars: int | None = None) -> Song:
     """A song of about ``target_music_s`` seconds; ``lyric`` is None for an instrumental.
 
     ``intro``/``outro`` are bars without singing (default intro: 1-4 bars by length; the
@@ -146,7 +155,7 @@ def plan_song(rng: np.random.Generator, genre: str, target_music_s: float, lyric
     minor = bool(rng.random() < 0.4)
     progression = choice(rng, _PROGRESSIONS_MINOR if minor else _PROGRESSIONS_MAJOR)
     bar_s = 240.0 / tempo
-    n_bars = max(4, round((target_music_s - RELEASE_S) / bar_s))
+    n_bars = bars if bars is not None else max(4, round((target_music_s - RELEASE_S) / bar_s))
     chords = tuple(progression[i % len(progression)] for i in range(n_bars))
     if intro is None:
         intro = 1 if n_bars < 10 else int(choice(rng, [2, 2, 4]))

@@ -16,7 +16,6 @@ from trackguard.corpus.rng import choice, rng_for
 from trackguard.corpus.voices import CATALOGUE, Voice
 
 POLICIES = ("block", "allow_licensed", "monitor")
-ROLES = ("ai_channel", "reuploader", "bulk", "burst", "noise", "keyword", "impostor", "partner")
 
 
 @dataclasses.dataclass

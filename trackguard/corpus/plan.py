@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +17,10 @@ import numpy as np
 
 from trackguard.corpus import text
 from trackguard.corpus.encode import Delivery
-from trackguard.corpus.generators import FAMILIES
 from trackguard.corpus.mix import MixSpec
-from trackguard.corpus.music import SONG_GENRES, Song, plan_song
-from trackguard.corpus.noise import NOISE_KINDS, NOISE_NAMES
-from trackguard.corpus.people import Accounts, Artist, make_accounts, make_artists
-from trackguard.corpus.rng import choice, rng_for, seed_for
+from trackguard.corpus.music import Song, plan_song
+from trackguard.corpus.people import Artist, make_accounts, make_artists
+from trackguard.corpus.rng import choice
 from trackguard.corpus.spec import SizeSpec
 from trackguard.corpus.voices import Voice
 
@@ -153,13 +152,14 @@ class Planner:
         lo, hi = self.size.duration_s
         return float(rng.uniform(lo, hi)) - mix.lead_s - mix.tail_s
 
-    def fit_tail(self, mix: MixSpec, song: Song, rng: np.random.Generator) -> MixSpec:
+    def fit_tail(self, mix: MixSpec, song: Song, a_cappella: bool = False) -> MixSpec:
         """Re-choose the trailing silence so the delivered length stays inside the size's range."""
         lo, hi = self.size.duration_s
-        room = hi - mix.lead_s - song.music_s
+        content = content_seconds(song, a_cappella)
+        room = hi - mix.lead_s - content
         tail = float(np.clip(mix.tail_s, 0.2, max(0.2, min(3.0, room))))
-        if mix.lead_s + song.music_s + tail < lo:
-            tail = lo - mix.lead_s - song.music_s
+        if mix.lead_s + content + tail < lo:
+            tail = lo - mix.lead_s - content
         return dataclasses.replace(mix, tail_s=round(tail, 3))
 
     def add(self, upload: Upload) -> Upload:
@@ -167,12 +167,23 @@ class Planner:
         return upload
 
     def new_song(self, rng: np.random.Generator, genre: str, language: str | None, mix: MixSpec,
-                 target_s: float | None = None) -> Song:
-        lyric = (lambda lo, hi: text.lyric_line(rng, language, lo, hi)) if language else None
-        return plan_song(rng, genre, target_s if target_s is not None else self.music_target(rng, mix), lyric)
+                 target_s: float | None = None, a_cappella: bool = False) -> Song:
+        lyric = functools.partial(text.lyric_line, rng, language) if language else None
+        target = target_s if target_s is not None else self.music_target(rng, mix)
+        if a_cappella:  # no instrumental intro/outro to cut away: the whole song is sung
+            return plan_song(rng, genre, target, lyric, intro=0, outro=0)
+        return plan_song(rng, genre, target, lyric)
 
     def random_time(self, rng: np.random.Generator, lo_day: float = 0.0, hi_day: float | None = None) -> float:
         return float(rng.uniform(lo_day, hi_day if hi_day is not None else self.size.days)) * DAY
+
+
+def content_seconds(song: Song, a_cappella: bool) -> float:
+    """Length of the music region as rendered (an a-cappella take is cut to its singing)."""
+    if not a_cappella:
+        return song.music_s
+    start, end = song.sung_span_s()
+    return end - max(0.0, start - 0.25) + 0.6
 
 
 def uploaded_at(t: float) -> str:

@@ -49,12 +49,31 @@ class Vocal:
 
 
 def analyse(x: np.ndarray) -> WorldParams:
+    """WORLD analysis at 10 ms frames, interpolated to the 5 ms synthesis grid.
+
+    Every parameter is resampled in time afterwards anyway (stretching), so analysing
+    at half the frame rate halves the cost and loses nothing audible.
+    """
     x = np.ascontiguousarray(x, dtype=np.float64)
-    f0, t = pw.dio(x, VOICE_SR, f0_floor=55.0, f0_ceil=700.0, frame_period=FRAME_MS)
+    f0, t = pw.dio(x, VOICE_SR, f0_floor=55.0, f0_ceil=700.0, frame_period=2 * FRAME_MS, speed=2)
     f0 = pw.stonemask(x, f0, t, VOICE_SR)
     sp = pw.cheaptrick(x, f0, t, VOICE_SR)
-    ap = pw.d4c(x, f0, t, VOICE_SR)
-    return WorldParams(f0, sp, ap)
+    # D4C is the slowest step and aperiodicity changes slowly: estimate it every 20 ms.
+    ap = _upsample_rows(pw.d4c(x, np.ascontiguousarray(f0[::2]), np.ascontiguousarray(t[::2]), VOICE_SR), len(f0))
+    n = 2 * len(f0) - 1
+    voiced = _upsample_rows(f0[:, None], n)[:, 0]
+    voiced_mask = _upsample_rows((f0 > 0).astype(float)[:, None], n)[:, 0] > 0.99  # both neighbours voiced
+    return WorldParams(np.where(voiced_mask, voiced, 0.0), np.exp(_upsample_rows(np.log(sp), n)),
+                       _upsample_rows(ap, n))
+
+
+def _upsample_rows(a: np.ndarray, n: int) -> np.ndarray:
+    """Linear interpolation of a parameter track onto ``n`` frames at twice its frame rate."""
+    pos = np.arange(n) / 2.0
+    lo = np.minimum(np.floor(pos).astype(int), len(a) - 1)
+    hi = np.minimum(lo + 1, len(a) - 1)
+    w = (pos - lo)[:, None]
+    return np.ascontiguousarray(a[lo] * (1 - w) + a[hi] * w)
 
 
 def synthesize(p: WorldParams) -> np.ndarray:
@@ -122,7 +141,7 @@ def sing_song(song: Song, spoken: dict[str, np.ndarray], style: str, rng: np.ran
         if line.key not in cache:
             cache[line.key] = _line_params(song, line, analysed[line.key], style, transpose, rng)
         params = cache[line.key]
-        start = int(round((line.start_beat + line.notes[0].start) * song.beat_s * VOICE_SR))
+        start = round((line.start_beat + line.notes[0].start) * song.beat_s * VOICE_SR)
         phrases.append(PlacedPhrase(start, params))
     for ph, y in zip(phrases, _synth_unique(phrases), strict=True):
         end = min(n_samples, ph.start + len(y))
@@ -149,6 +168,7 @@ def _line_params(song: Song, line: Line, src: WorldParams, style: str, transpose
         return stretch(src, frames)
     frames = int(np.clip(span_s * 1000 / FRAME_MS * rng.uniform(0.85, 0.97), n_src * 0.8, n_src * 2.4))
     p = stretch(src, frames)
-    shifted = dataclasses.replace(line, notes=tuple(dataclasses.replace(n, start=n.start - first.start) for n in line.notes))
+    relative = tuple(dataclasses.replace(n, start=n.start - first.start) for n in line.notes)
+    shifted = dataclasses.replace(line, notes=relative)
     target = melody_f0(shifted, frames, song.beat_s, transpose, rng)
     return WorldParams(np.where(p.f0 > 0, target, 0.0), p.sp, p.ap)

@@ -28,9 +28,9 @@ class SizeSpec:
 
 SIZES: dict[str, SizeSpec] = {
     "small": SizeSpec(
-        "small", 8, (30.0, 40.0), clean=30, clones_per_family=2,
-        spam={"duplicate": 2, "short_bulk": 3, "noise_sleep": 1, "keyword_stuffing": 1, "confusable_name": 1,
-              "bulk_burst": 3, "profile_mismatch": 1},
+        "small", 8, (30.0, 40.0), clean=35, clones_per_family=2,
+        spam={"duplicate": 2, "short_bulk": 2, "noise_sleep": 1, "keyword_stuffing": 1, "confusable_name": 1,
+              "bulk_burst": 2, "profile_mismatch": 1},
         bad_audio_each=1, bad_metadata_each=1,
     ),
     "medium": SizeSpec(

@@ -11,63 +11,56 @@ import numpy as np
 
 from trackguard.corpus.rng import choice
 
-# Per language: nouns, adjectives, verbs (base form), and line templates.
+
+def _bank(nouns: str, adjectives: str, verbs: str, templates: list[str]) -> dict[str, list[str]]:
+    return {"N": nouns.split(), "A": adjectives.split(), "V": verbs.split(), "T": templates}
+
+
+# Per language: nouns, adjectives, verbs, and line templates (N/A/V are slots).
 # ASCII only: festival's Italian/Catalan front ends do not read UTF-8.
 _BANKS: dict[str, dict[str, list[str]]] = {
-    "en": {
-        "N": "river sky night heart fire road city light rain ocean dream shadow window morning summer winter "
-        "mirror garden highway story silence thunder echo harbor meadow candle signal island letter".split(),
-        "A": "silver golden broken quiet endless wild lonely bright hollow electric gentle restless "
-        "distant velvet burning secret".split(),
-        "V": "run fall shine break hold wait call fade dance burn carry follow sing turn drift rise".split(),
-        "T": [
-            "the A N will V tonight",
-            "I V through the A N",
-            "we V under A N",
-            "hold me like the N in the A N",
-            "every N I V for you",
-            "A N and A N",
-            "you V me like a A N",
-            "down the N where the N V",
-            "oh the N is A again",
-            "let the A N V",
-        ],
-    },
-    "es": {
-        "N": "rio cielo noche fuego camino ciudad luz lluvia mar sueno sombra ventana manana verano "
-        "invierno jardin historia silencio".split(),
-        "A": "dorado roto lento salvaje solo claro lejano secreto nuevo azul".split(),
-        "V": "corre cae brilla espera llama baila vuela canta".split(),
-        "T": ["el N A V esta noche", "la N V sobre el N", "mi N V como el N", "en la N A", "todo el N V por ti"],
-    },
-    "de": {
-        "N": "Fluss Himmel Nacht Feuer Weg Stadt Licht Regen Meer Traum Schatten Fenster Morgen Sommer "
-        "Winter Garten".split(),
-        "A": "golden leise wild hell fern dunkel neu kalt warm still".split(),
-        "V": "faellt brennt wartet ruft tanzt singt fliegt leuchtet".split(),
-        "T": ["der A N V heute Nacht", "im N V das N", "mein N V wie ein N", "unter dem A N", "das N V fuer dich"],
-    },
-    "fr": {
-        "N": "fleuve ciel nuit feu route ville lumiere pluie mer reve ombre fenetre matin ete hiver jardin".split(),
-        "A": "dore lent sauvage seul clair lointain secret nouveau bleu doux".split(),
-        "V": "tombe brille attend appelle danse chante vole court".split(),
-        "T": ["le N A V ce soir", "la N V sur le N", "mon N V comme un N", "sous le N A", "tout le N V pour toi"],
-    },
-    "it": {
-        "N": "fiume cielo notte fuoco strada citta luce pioggia mare sogno ombra finestra mattina estate".split(),
-        "A": "dorato lento selvaggio solo chiaro lontano segreto nuovo azzurro dolce".split(),
-        "V": "cade brilla aspetta chiama balla canta vola corre".split(),
-        "T": ["il N A V stasera", "la N V sopra il N", "il mio N V come il N", "sotto il N A", "tutto il N V per te"],
-    },
-    "ca": {
-        "N": "riu cel nit foc cami ciutat llum pluja mar somni ombra finestra mati estiu hivern".split(),
-        "A": "daurat lent salvatge sol clar llunya secret nou blau dolc".split(),
-        "V": "cau brilla espera crida balla canta vola corre".split(),
-        "T": ["el N A V aquesta nit", "la N V sobre el N", "el meu N V com el N", "sota el N A", "tot el N V per tu"],
-    },
+    "en": _bank(
+        "river sky night heart fire road city light rain ocean dream shadow window morning summer winter "
+        "mirror garden highway story silence thunder echo harbor meadow candle signal island letter",
+        "silver golden broken quiet endless wild lonely bright hollow electric gentle restless distant velvet "
+        "burning secret",
+        "run fall shine break hold wait call fade dance burn carry follow sing turn drift rise",
+        ["the A N will V tonight", "I V through the A N", "we V under A N", "hold me like the N in the A N",
+         "every N I V for you", "A N and A N", "you V me like a A N", "down the N where the N V",
+         "oh the N is A again", "let the A N V"],
+    ),
+    "es": _bank(
+        "rio cielo noche fuego camino ciudad luz lluvia mar sueno sombra ventana manana verano invierno jardin "
+        "historia silencio",
+        "dorado roto lento salvaje solo claro lejano secreto nuevo azul",
+        "corre cae brilla espera llama baila vuela canta",
+        ["el N A V esta noche", "la N V sobre el N", "mi N V como el N", "en la N A", "todo el N V por ti"],
+    ),
+    "de": _bank(
+        "Fluss Himmel Nacht Feuer Weg Stadt Licht Regen Meer Traum Schatten Fenster Morgen Sommer Winter Garten",
+        "golden leise wild hell fern dunkel neu kalt warm still",
+        "faellt brennt wartet ruft tanzt singt fliegt leuchtet",
+        ["der A N V heute Nacht", "im N V das N", "mein N V wie ein N", "unter dem A N", "das N V fuer dich"],
+    ),
+    "fr": _bank(
+        "fleuve ciel nuit feu route ville lumiere pluie mer reve ombre fenetre matin ete hiver jardin",
+        "dore lent sauvage seul clair lointain secret nouveau bleu doux",
+        "tombe brille attend appelle danse chante vole court",
+        ["le N A V ce soir", "la N V sur le N", "mon N V comme un N", "sous le N A", "tout le N V pour toi"],
+    ),
+    "it": _bank(
+        "fiume cielo notte fuoco strada citta luce pioggia mare sogno ombra finestra mattina estate",
+        "dorato lento selvaggio solo chiaro lontano segreto nuovo azzurro dolce",
+        "cade brilla aspetta chiama balla canta vola corre",
+        ["il N A V stasera", "la N V sopra il N", "il mio N V come il N", "sotto il N A", "tutto il N V per te"],
+    ),
+    "ca": _bank(
+        "riu cel nit foc cami ciutat llum pluja mar somni ombra finestra mati estiu hivern",
+        "daurat lent salvatge sol clar llunya secret nou blau dolc",
+        "cau brilla espera crida balla canta vola corre",
+        ["el N A V aquesta nit", "la N V sobre el N", "el meu N V com el N", "sota el N A", "tot el N V per tu"],
+    ),
 }
-
-LANGUAGES = tuple(_BANKS)
 
 
 def lyric_line(rng: np.random.Generator, language: str, min_words: int, max_words: int) -> str:
@@ -91,10 +84,12 @@ def song_title(rng: np.random.Generator, language: str) -> str:
     return f"{choice(rng, bank['N'])} {choice(rng, bank['N'])}".title()
 
 
-_FIRST = "Mara Jonah Ines Theo Lena Ravi Ada Felix Noor Elio Sana Milo Ivy Oskar Leah Dario Nia Caleb".split()
-_LAST = "Quill Harrow Vance Solano Brandt Okafor Lindqvist Moreau Castell Reyes Adler Sato Novak Pereira".split()
-_BAND_A = "Velvet Paper Silver Hollow Neon Amber Glass Northern Electric Quiet".split()
-_BAND_N = "Harbor Lanterns Parade Orchard Comets Foxes Tides Engines Sparrows Atlas".split()
+_FIRST = ["Mara", "Jonah", "Ines", "Theo", "Lena", "Ravi", "Ada", "Felix", "Noor", "Elio", "Sana", "Milo", "Ivy",
+          "Oskar", "Leah", "Dario", "Nia", "Caleb"]
+_LAST = ["Quill", "Harrow", "Vance", "Solano", "Brandt", "Okafor", "Lindqvist", "Moreau", "Castell", "Reyes", "Adler",
+         "Sato", "Novak", "Pereira"]
+_BAND_A = ["Velvet", "Paper", "Silver", "Hollow", "Neon", "Amber", "Glass", "Northern", "Electric", "Quiet"]
+_BAND_N = ["Harbor", "Lanterns", "Parade", "Orchard", "Comets", "Foxes", "Tides", "Engines", "Sparrows", "Atlas"]
 
 
 def artist_names(rng: np.random.Generator, count: int) -> list[str]:
@@ -127,7 +122,10 @@ def generic_title(rng: np.random.Generator, noise_name: str | None = None) -> st
     return f"{choice(rng, _GENERIC)} {body} {int(rng.integers(1, 300))}"
 
 
-_KEYWORDS = "Sleep Rain Relax Focus Study Music Deep Calm Piano Lofi Beats Meditation Spa Baby Chill Ambient".split()
+_KEYWORDS = [
+    "Sleep", "Rain", "Relax", "Focus", "Study", "Music", "Deep", "Calm", "Piano", "Lofi", "Beats", "Meditation", "Spa",
+    "Baby", "Chill", "Ambient",
+]
 
 
 def stuffed_title(rng: np.random.Generator) -> str:

@@ -1,0 +1,693 @@
+"""Train, calibrate and evaluate the CPU-tier synthetic-voice detector on a labelled corpus.
+
+    python -m models.train_detector CORPUS_DIR OUT_DIR [--epochs 6] [--seed 0] [--holdout-family NAME]
+
+Data: uploads whose label kind is ``clean`` or ``clone``, with a voice
+(``voice_artist_id`` set) and no ``expected_error_code``. Each is decoded once, its
+best vocal-activity windows are cropped, and the crops are cached per upload (see
+`extract_windows`), so a second run does not decode again.
+
+Split (`assign_splits`): uploads linked by a shared ``content_id`` (a clone and its
+bona fide twin) or a shared ``voice_artist_id`` form one group (connected
+components), and a group goes wholly to train, dev or test. No song and no voice is
+in two splits, so dev and test measure unseen singers and unseen songs. Groups are
+visited in an order fixed by hashing (seed, group key) and each goes to the split
+furthest below its target share (60/20/20) of synthetic tracks, then of all tracks.
+The split is saved in the artifact (``split.json``) so evaluation uses its test part.
+
+With ``holdout_family`` the clones of that generator family are left out of train
+and dev entirely (those in train/dev groups are used nowhere, split "excluded");
+the ones in test groups stay there, so ``holdout_family_test_eer`` reports how the
+detector does on an attack it never saw.
+
+Training: class-balanced batches (half bona fide, half synthetic windows; an epoch
+shows every window of the larger class once). Half of the bona fide slots hold the
+clone's own twin window (same song, mix and time span, `_twin_pairs`), so the
+pair differs only by the generator's artefacts (one comparison on the medium
+corpus, seed 7: dev EER 0.41 unpaired vs 0.25 paired; 8 synthetic dev tracks, weak
+evidence). Augmentation is applied identically to both classes (random gain, small
+additive noise at a random SNR). Loss: binary cross-entropy on the spoof logit
+plus an auxiliary generator-family cross-entropy on synthetic windows. Calibration: a logistic (Platt) fit of the pooled track
+logits on dev. Threshold: the lowest score that flags at most
+``target_false_flag_rate`` of bona fide dev uploads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor
+
+from models.artifact import ArtifactCard, save_card
+from models.detector import WEIGHTS_FILE, calibrate, score_windows, topk_mean
+from models.detector_nets import DetectorNet, build_net, count_parameters, place
+from trackguard.home import Home
+
+log = logging.getLogger(__name__)
+VERSION = "0.1.0"
+WINDOW_CACHE_VERSION = "1"  # bump when decoding or window selection changes meaning
+SPLIT_FILE = "split.json"
+SPLIT_FRACTIONS = (0.6, 0.2, 0.2)
+SPLITS = ("train", "dev", "test")
+# Spec defaults stored in the artifact; the scorer reads them from there, never from here.
+SPEC_DEFAULTS: dict[str, Any] = {
+    "arch": "lcnn",
+    "sample_rate": 16000,
+    "win_s": 4.0,
+    "hop_s": 2.0,
+    "n_mels": 64,
+    "pooling_k": 3,
+    "max_windows": 8,
+}
+TRAIN_DEFAULTS: dict[str, Any] = {
+    "batch_size": 32,
+    "lr": 2e-3,
+    "weight_decay": 1e-4,
+    "family_loss_weight": 0.3,
+    "pair_frac": 0.5,
+    "gain_db": (-6.0, 6.0),
+    "snr_db": (25.0, 60.0),
+}
+# minDCF as in DESIGN.md (ASVspoof 5 convention): P_spoof 0.05, C_miss 1 (bona fide flagged),
+# C_fa 10 (synthetic passed), normalised by the cost of the better trivial system.
+DCF_P_SPOOF, DCF_C_MISS, DCF_C_FA = 0.05, 1.0, 10.0
+
+
+# ---------------------------------------------------------------- corpus and split
+
+
+def read_corpus(corpus_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Manifest and labels; relative audio paths resolve against the corpus directory."""
+    manifest = pd.read_parquet(corpus_dir / "manifest.parquet")
+    labels = pd.read_parquet(corpus_dir / "labels.parquet")
+
+    def resolve(uri: Any) -> Any:
+        if isinstance(uri, str) and "://" not in uri and not os.path.isabs(uri):
+            return str((corpus_dir / uri).resolve())
+        return uri
+
+    manifest["audio_uri"] = manifest["audio_uri"].map(resolve)
+    return manifest, labels
+
+
+def detector_tracks(manifest: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
+    """Vocal clean/clone uploads without an expected error: one row each, index upload_id."""
+    lab = labels.assign(upload_id=labels["upload_id"].astype(str))
+    keep = lab["kind"].isin(["clean", "clone"]) & lab["voice_artist_id"].notna()
+    if "expected_error_code" in lab:
+        keep &= lab["expected_error_code"].isna()
+    lab = lab[keep].set_index("upload_id")
+    uris = manifest.assign(upload_id=manifest["upload_id"].astype(str)).set_index("upload_id")["audio_uri"]
+    lab = lab.loc[lab.index.intersection(uris.index)]
+    return pd.DataFrame({
+        "audio_uri": uris.reindex(lab.index).astype(str),
+        "is_synthetic": lab["is_synthetic"].fillna(False).astype(bool),
+        "family": lab["generator_family"].where(lab["is_synthetic"].fillna(False).astype(bool), None),
+        "artist": lab["voice_artist_id"].astype(str),
+        "content_id": lab["content_id"].fillna(pd.Series(lab.index, index=lab.index)).astype(str),
+        "twin": lab.get("twin_upload_id"),
+    }).sort_index()
+
+
+def _components(tracks: pd.DataFrame) -> pd.Series:
+    """Group key per upload: connected components over shared content_id and voice_artist_id."""
+    parent: dict[str, str] = {}
+
+    def find(a: str) -> str:
+        while parent.setdefault(a, a) != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    for content, artist in zip(tracks["content_id"], tracks["artist"], strict=True):
+        ra, rb = find(f"c:{content}"), find(f"a:{artist}")
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    return pd.Series([find(f"a:{a}") for a in tracks["artist"]], index=tracks.index)
+
+
+def assign_splits(tracks: pd.DataFrame, seed: int = 0, fractions: Sequence[float] = SPLIT_FRACTIONS) -> pd.Series:
+    """'train' / 'dev' / 'test' per upload; whole groups (shared song or voice) per split (see module doc)."""
+    group = _components(tracks)
+    synth = tracks["is_synthetic"].to_numpy(dtype=bool)
+    stats = pd.DataFrame({"g": group.to_numpy(), "s": synth, "n": 1}).groupby("g")[["s", "n"]].sum()
+    order = sorted(stats.index, key=lambda g: hashlib.sha256(f"{seed}|{g}".encode()).hexdigest())
+    tot_s, tot_n = max(int(stats["s"].sum()), 1), max(int(stats["n"].sum()), 1)
+    have = {name: [0, 0] for name in SPLITS}
+    chosen: dict[str, str] = {}
+
+    def deficit(name: str, frac: float) -> tuple[float, float]:
+        return (frac - have[name][0] / tot_s, frac - have[name][1] / tot_n)
+
+    for g in order:
+        best = max(zip(SPLITS, fractions, strict=True), key=lambda sf: deficit(*sf))[0]
+        chosen[g] = best
+        have[best][0] += int(stats.at[g, "s"])
+        have[best][1] += int(stats.at[g, "n"])
+    return group.map(chosen)
+
+
+# ---------------------------------------------------------------- windows (decoded once, cached)
+
+
+def _cache_file(cache_dir: Path, uri: str, spec: Mapping[str, Any], n_windows: int) -> Path:
+    path = uri[len("file://") :] if uri.startswith("file://") else uri
+    try:
+        st = os.stat(path)
+        ident = f"{st.st_size}:{st.st_mtime_ns}"
+    except OSError:
+        ident = "nostat"
+    params = f"{spec['sample_rate']}|{spec['win_s']}|{spec['hop_s']}|{n_windows}"
+    key = hashlib.sha1(f"{WINDOW_CACHE_VERSION}|{uri}|{ident}|{params}".encode()).hexdigest()
+    return cache_dir / key[:2] / f"{key}.npz"
+
+
+def _decode_windows(uri: str, sr: int, win_s: float, hop_s: float, n_windows: int) -> dict[str, np.ndarray]:
+    from features.decode import decode_audio
+    from features.windows import stack_windows, vocal_activity_windows
+    from trackguard.contracts import TrackguardError
+
+    try:
+        audio = decode_audio(uri, target_sr=sr)
+    except TrackguardError as exc:
+        return {"error": np.array(exc.code.value)}
+    wins = vocal_activity_windows(audio.samples, sr, win_s=win_s, hop_s=hop_s, max_windows=n_windows)
+    return {
+        "windows": stack_windows(audio.samples, sr, wins, win_s),
+        "spans": np.array([(w.start_s, w.end_s, w.vocal_score) for w in wins], dtype=np.float64).reshape(-1, 3),
+        "duration_s": np.array(audio.duration_s),
+    }
+
+
+def _cached_windows(job: tuple[str, str, int, float, float, int]) -> dict[str, np.ndarray]:
+    uri, cache_file, sr, win_s, hop_s, n_windows = job
+    path = Path(cache_file)
+    if path.exists():
+        with np.load(path) as data:
+            return {k: data[k] for k in data.files}
+    out = _decode_windows(uri, sr, win_s, hop_s, n_windows)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
+    np.savez(tmp, **out)  # type: ignore[arg-type]  # numpy's stub types **kwds as allow_pickle
+    tmp.replace(path)
+    return out
+
+
+def extract_windows(
+    uris: Sequence[str], cache_dir: Path, spec: Mapping[str, Any], n_windows: int, workers: int | None = None
+) -> list[dict[str, np.ndarray]]:
+    """Per upload: ``windows`` [n, win] float32 (best vocal windows first), ``spans``, ``duration_s``;
+    or ``error`` (an ErrorCode value) when it does not decode. Cached as one .npz per upload."""
+    sr, win_s, hop_s = int(spec["sample_rate"]), float(spec["win_s"]), float(spec["hop_s"])
+    jobs = [(u, str(_cache_file(cache_dir, u, spec, n_windows)), sr, win_s, hop_s, n_windows) for u in uris]
+    workers = workers or min(4, os.cpu_count() or 1)
+    if workers > 1 and sum(not Path(j[1]).exists() for j in jobs) > 4:
+        with ProcessPoolExecutor(workers) as pool:
+            return list(pool.map(_cached_windows, jobs, chunksize=2))
+    return [_cached_windows(j) for j in jobs]
+
+
+# ---------------------------------------------------------------- training
+
+
+def augment(x: Tensor, gen: torch.Generator, gain_db: Sequence[float], snr_db: Sequence[float]) -> Tensor:
+    """Random gain and white noise at a random SNR per window; the same distribution for both classes."""
+    n = x.shape[0]
+
+    def uniform(lo_hi: Sequence[float]) -> Tensor:
+        lo, hi = float(lo_hi[0]), float(lo_hi[1])
+        return (lo + (hi - lo) * torch.rand(n, 1, generator=gen)).to(x.device)
+
+    x = x * 10 ** (uniform(gain_db) / 20)
+    rms = x.pow(2).mean(dim=1, keepdim=True).sqrt().clamp_min(1e-5)
+    noise = torch.randn(x.shape, generator=gen).to(x.device)
+    return x + noise * rms * 10 ** (-uniform(snr_db) / 20)
+
+
+def balanced_batches(
+    y: np.ndarray, batch_size: int, rng: np.random.Generator, pair: np.ndarray | None = None, pair_frac: float = 0.0
+) -> list[np.ndarray]:
+    """One epoch of index batches, each half synthetic and half bona fide.
+
+    An epoch shows every window of the larger class once, and as many of the smaller
+    class, cycled through fresh permutations. With ``pair``,
+    a share ``pair_frac`` of the bona fide half is the matched twin window of the
+    synthetic window in the same slot (where it has one).
+    """
+    pos, neg = np.flatnonzero(y), np.flatnonzero(~y)
+    if len(pos) == 0 or len(neg) == 0:
+        raise ValueError("training needs both bona fide and synthetic windows")
+    half = max(1, batch_size // 2)
+    n_batches = max(1, -(-max(len(pos), len(neg)) // half))
+
+    def draw(idx: np.ndarray, n: int) -> np.ndarray:
+        reps = -(-n // len(idx))
+        return np.concatenate([rng.permutation(idx) for _ in range(reps)])[:n]
+
+    p, q = draw(pos, n_batches * half), draw(neg, n_batches * half)
+    if pair is not None and pair_frac > 0:
+        matched = pair[p]
+        use = (rng.random(len(p)) < pair_frac) & (matched >= 0)
+        q[use] = matched[use]
+    return [np.concatenate([p[i * half : (i + 1) * half], q[i * half : (i + 1) * half]]) for i in range(n_batches)]
+
+
+def fit_net(
+    net: DetectorNet, data: TrainingSet, epochs: int, seed: int, device: torch.device, params: Mapping[str, Any]
+) -> list[float]:
+    """Train in place; returns the mean loss per epoch."""
+    rng, gen = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
+    batch_size = int(params["batch_size"])
+    steps = epochs * len(balanced_batches(data.y, batch_size, np.random.default_rng(0)))
+    opt = torch.optim.AdamW(net.parameters(), lr=float(params["lr"]), weight_decay=float(params["weight_decay"]))
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=float(params["lr"]), total_steps=steps, pct_start=0.15)
+    y_t, fam_t = torch.from_numpy(data.y.astype(np.float32)), torch.from_numpy(data.family)
+    history = []
+    for _ in range(epochs):
+        net.train()
+        losses = []
+        for idx in balanced_batches(data.y, batch_size, rng, data.pair, float(params["pair_frac"])):
+            ix = torch.from_numpy(idx)
+            xb = augment(data.x[ix].to(device), gen, params["gain_db"], params["snr_db"])
+            out = net(xb)
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(out.spoof, y_t[ix].to(device))
+            fam_b = fam_t[ix].to(device)
+            if out.family is not None and bool((fam_b >= 0).any()):
+                loss = loss + float(params["family_loss_weight"]) * torch.nn.functional.cross_entropy(
+                    out.family, fam_b, ignore_index=-1)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            losses.append(float(loss.detach()))
+        history.append(float(np.mean(losses)))
+        log.info("epoch %d/%d loss %.4f", len(history), epochs, history[-1])
+    net.eval()
+    return history
+
+
+# ---------------------------------------------------------------- calibration and metrics
+
+
+def fit_logistic(logits: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """Platt scaling p = sigmoid(a·logit + b) by maximum likelihood on smoothed targets.
+
+    Platt's targets ((N+ + 1)/(N+ + 2), 1/(N- + 2)) keep the slope finite when dev is
+    perfectly separated. One class only: the identity (a=1, b=0).
+    """
+    from scipy.optimize import minimize
+
+    y = np.asarray(y, dtype=bool)
+    z = np.asarray(logits, dtype=np.float64)
+    if y.all() or not y.any():
+        return {"a": 1.0, "b": 0.0}
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    target = np.where(y, (n_pos + 1) / (n_pos + 2), 1 / (n_neg + 2))
+
+    def loss(ab: np.ndarray) -> float:
+        t = ab[0] * z + ab[1]
+        return float(np.mean(np.logaddexp(0.0, t) - target * t))
+
+    res = minimize(loss, np.array([1.0, 0.0]), method="L-BFGS-B")
+    return {"a": float(res.x[0]), "b": float(res.x[1])}
+
+
+def _rates(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(thresholds, false-flag rate, miss rate) for 'flag when s >= t', from t=+inf down, one per distinct score."""
+    y = np.asarray(y, dtype=bool)
+    order = np.argsort(-s, kind="stable")
+    s_sorted = s[order]
+    tp, fp = np.cumsum(y[order]), np.cumsum(~y[order])
+    last = np.r_[s_sorted[1:] != s_sorted[:-1], True]
+    ffr = np.r_[0.0, fp[last] / max(int((~y).sum()), 1)]
+    miss = np.r_[1.0, 1.0 - tp[last] / max(int(y.sum()), 1)]
+    return np.r_[np.inf, s_sorted[last]], ffr, miss
+
+
+def equal_error_rate(y: np.ndarray, s: np.ndarray) -> float:
+    """EER: where the false-flag rate (bona fide flagged) equals the miss rate, linearly interpolated."""
+    y = np.asarray(y, dtype=bool)
+    if y.all() or not y.any():
+        return math.nan
+    _, ffr, miss = _rates(y, np.asarray(s, dtype=np.float64))
+    d = miss - ffr  # starts at 1, ends at -1, non-increasing
+    i = int(np.flatnonzero(d <= 0)[0])
+    if d[i] == 0 or i == 0:
+        return float(ffr[i])
+    alpha = d[i - 1] / (d[i - 1] - d[i])
+    return float(ffr[i - 1] + alpha * (ffr[i] - ffr[i - 1]))
+
+
+def min_dcf(y: np.ndarray, s: np.ndarray) -> float:
+    """Normalised minimum detection cost (DESIGN.md's P_spoof, C_miss, C_fa), over all thresholds."""
+    y = np.asarray(y, dtype=bool)
+    if y.all() or not y.any():
+        return math.nan
+    _, ffr, miss = _rates(y, np.asarray(s, dtype=np.float64))
+    cost = DCF_C_MISS * (1 - DCF_P_SPOOF) * ffr + DCF_C_FA * DCF_P_SPOOF * miss
+    return float(cost.min() / min(DCF_C_MISS * (1 - DCF_P_SPOOF), DCF_C_FA * DCF_P_SPOOF))
+
+
+def threshold_for_false_flag_rate(bona_fide_scores: np.ndarray, target: float) -> float:
+    """Lowest threshold that flags (score >= threshold) at most ``target`` of the bona fide scores."""
+    s = np.sort(np.asarray(bona_fide_scores, dtype=np.float64))[::-1]
+    if s.size == 0:
+        return 0.5
+    allowed = math.floor(target * s.size + 1e-9)  # bona fide uploads that may be flagged
+    if allowed >= s.size:
+        return float(s[-1])
+    return float(np.nextafter(s[allowed], np.inf))
+
+
+def operating_point(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float]:
+    y = np.asarray(y, dtype=bool)
+    flagged = np.asarray(p) >= threshold
+    return {
+        "false_flag_rate": float(flagged[~y].mean()) if (~y).any() else math.nan,
+        "detection_rate": float(flagged[y].mean()) if y.any() else math.nan,
+    }
+
+
+def split_metrics(y: np.ndarray, logits: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, Any]:
+    return {
+        "eer": equal_error_rate(y, logits),
+        "min_dcf": min_dcf(y, logits),
+        "n_bona_fide": int((~y).sum()),
+        "n_synthetic": int(y.sum()),
+        **operating_point(y, p, threshold),
+    }
+
+
+def per_family_eer(tracks: pd.DataFrame, logits: np.ndarray) -> dict[str, float]:
+    """EER of each family's clones against all bona fide tracks of the same set."""
+    y = tracks["is_synthetic"].to_numpy(dtype=bool)
+    fam = tracks["family"].fillna("").astype(str).to_numpy()
+    out = {}
+    for name in sorted(set(fam[y])):
+        mask = ~y | (fam == name)
+        out[name] = equal_error_rate(y[mask], logits[mask])
+    return out
+
+
+# ---------------------------------------------------------------- orchestration
+
+
+def track_logits(net: DetectorNet, windows: Sequence[TrackWindows], k: int, max_windows: int) -> np.ndarray:
+    """Pooled (top-k mean) logit per track, scored exactly as `models.detector.WindowDetector` does."""
+    crops = [w.windows[:max_windows] for w in windows]
+    flat = score_windows(net, torch.from_numpy(np.concatenate(crops))) if crops else torch.zeros(0)
+    out, offset = [], 0
+    for c in crops:
+        out.append(float(topk_mean(flat[offset : offset + len(c)], k)))
+        offset += len(c)
+    return np.array(out, dtype=np.float64)
+
+
+@dataclasses.dataclass
+class TrackWindows:
+    windows: np.ndarray  # [n, win] float32, best vocal windows first
+    starts: np.ndarray  # [n] window start times (s)
+
+
+@dataclasses.dataclass
+class TrainingSet:
+    x: Tensor  # [N, win] waveform windows
+    y: np.ndarray  # [N] bool, synthetic
+    family: np.ndarray  # [N] family index, -1 for bona fide
+    pair: np.ndarray  # [N] index of the bona fide twin's window at the same time span, or -1
+
+
+def _load_windows(
+    tracks: pd.DataFrame, cache_dir: Path, spec: Mapping[str, Any], n_windows: int, workers: int | None
+) -> tuple[pd.DataFrame, list[TrackWindows], dict[str, str]]:
+    """Decode (or read from the cache) every track's windows; drop the ones that fail to decode."""
+    results = extract_windows(tracks["audio_uri"].tolist(), cache_dir, spec, n_windows, workers)
+    keep, windows, failed = [], [], {}
+    for uid, res in zip(tracks.index, results, strict=True):
+        if "error" in res or len(res["windows"]) == 0:
+            failed[str(uid)] = str(res.get("error", "no windows"))
+            continue
+        keep.append(uid)
+        windows.append(TrackWindows(res["windows"].astype(np.float32, copy=False), res["spans"][:, 0]))
+    return tracks.loc[keep], windows, failed
+
+
+def _twin_pairs(tracks: pd.DataFrame, starts: list[np.ndarray], offsets: np.ndarray, n_total: int) -> np.ndarray:
+    """For each clone window, the index of its bona fide twin's window starting at the same time (or -1).
+
+    A clone and its twin share the mix and the timing, so the pair differs only by the
+    generator's artefacts: showing both in one batch teaches those, not voice or song.
+    """
+    pair = np.full(n_total, -1, dtype=np.int64)
+    row = {uid: i for i, uid in enumerate(tracks.index)}
+    for i, (synthetic, twin) in enumerate(zip(tracks["is_synthetic"], tracks["twin"], strict=True)):
+        j = row.get(twin) if synthetic and isinstance(twin, str) else None
+        if j is None:
+            continue
+        at = {round(float(t), 2): offsets[j] + k for k, t in enumerate(starts[j])}
+        for k, t in enumerate(starts[i]):
+            pair[offsets[i] + k] = at.get(round(float(t), 2), -1)
+    return pair
+
+
+def _training_set(
+    tracks: pd.DataFrame, windows: list[TrackWindows], per_track: int, families: list[str]
+) -> TrainingSet:
+    crops = [w.windows[:per_track] for w in windows]
+    sizes = np.array([len(c) for c in crops])
+    offsets = np.r_[0, np.cumsum(sizes)[:-1]]
+    y = np.repeat(tracks["is_synthetic"].to_numpy(dtype=bool), sizes)
+    fam_idx = [families.index(f) if isinstance(f, str) and f in families else -1 for f in tracks["family"]]
+    pair = _twin_pairs(tracks, [w.starts[:per_track] for w in windows], offsets, int(sizes.sum()))
+    return TrainingSet(torch.from_numpy(np.concatenate(crops)), y, np.repeat(np.array(fam_idx, np.int64), sizes),
+                       pair)
+
+
+def _training_data_text(corpus_dir: Path, tracks: pd.DataFrame, split: pd.Series) -> str:
+    meta: dict[str, Any] = {}
+    if (corpus_dir / "corpus.json").exists():
+        meta = json.loads((corpus_dir / "corpus.json").read_text())
+    name = f"synthetic corpus seed={meta.get('seed', '?')} size={meta.get('size', '?')} " \
+           f"version={meta.get('version', '?')}" if meta else f"corpus at {corpus_dir}"
+    counts = {s: int((split == s).sum()) for s in SPLITS}
+    return (f"{name} ({corpus_dir}); {len(tracks)} vocal clean/clone uploads, "
+            f"{int(tracks['is_synthetic'].sum())} synthetic; split train/dev/test = "
+            f"{counts['train']}/{counts['dev']}/{counts['test']} uploads, disjoint by song and by voice")
+
+
+@dataclasses.dataclass
+class PreparedData:
+    tracks: pd.DataFrame  # detector_tracks rows that decoded
+    split: pd.Series  # train / dev / test / excluded per upload
+    windows: list[TrackWindows]  # per row of ``tracks``
+    failed: dict[str, str]  # upload_id -> error code, for uploads that did not decode
+
+    def part(self, name: str) -> tuple[pd.DataFrame, list[TrackWindows]]:
+        mask = (self.split == name).to_numpy()
+        return self.tracks[mask], [w for w, m in zip(self.windows, mask, strict=True) if m]
+
+
+def prepare_data(
+    corpus_dir: Path,
+    seed: int,
+    holdout_family: str | None,
+    spec: Mapping[str, Any],
+    n_windows: int,
+    cache_dir: Path | None = None,
+    workers: int | None = None,
+) -> PreparedData:
+    """Select, split and window the corpus; held-out-family clones go to test or nowhere."""
+    tracks = detector_tracks(*read_corpus(corpus_dir))
+    split = assign_splits(tracks, seed)
+    if holdout_family:
+        held_out = tracks["family"].eq(holdout_family).to_numpy()
+        if not held_out.any():
+            raise ValueError(f"holdout family {holdout_family!r} has no clones in {corpus_dir}")
+        split = split.where(~(held_out & split.ne("test").to_numpy()), "excluded")
+    cache = Path(cache_dir) if cache_dir else Home.from_env().cache / "detector-windows"
+    tracks, windows, failed = _load_windows(tracks, cache, spec, n_windows, workers)
+    return PreparedData(tracks, split.loc[tracks.index], windows, failed)
+
+
+def evaluate_splits(
+    net: DetectorNet, data: PreparedData, spec: Mapping[str, Any], target_false_flag_rate: float
+) -> tuple[dict[str, float], float, dict[str, Any]]:
+    """Calibration (fitted on dev), threshold (bona fide dev false-flag target) and track-level metrics."""
+    k, max_windows = int(spec["pooling_k"]), int(spec["max_windows"])
+    parts = {s: data.part(s) for s in SPLITS}
+    logits = {s: track_logits(net, parts[s][1], k, max_windows) for s in SPLITS}
+    labels = {s: parts[s][0]["is_synthetic"].to_numpy(dtype=bool) for s in SPLITS}
+    calibration = fit_logistic(logits["dev"], labels["dev"])
+    probs = {s: calibrate(torch.from_numpy(logits[s]), calibration).numpy() for s in SPLITS}
+    threshold = threshold_for_false_flag_rate(probs["dev"][~labels["dev"]], target_false_flag_rate)
+    per_split = {s: split_metrics(labels[s], logits[s], probs[s], threshold) for s in SPLITS}
+    metrics = {
+        "dev_eer": per_split["dev"]["eer"],
+        "test_eer": per_split["test"]["eer"],
+        "dev_min_dcf": per_split["dev"]["min_dcf"],
+        "test_min_dcf": per_split["test"]["min_dcf"],
+        "test_eer_by_family": per_family_eer(parts["test"][0], logits["test"]),
+        "splits": per_split,
+        **{f"n_{s}_tracks": len(parts[s][0]) for s in SPLITS},
+        "n_excluded_tracks": int((data.split == "excluded").sum()),
+        "target_false_flag_rate": target_false_flag_rate,
+        "measured_on": "synthetic data (labelled corpus), track level",
+    }
+    return calibration, threshold, metrics
+
+
+def train_detector(
+    corpus_dir: Path,
+    out_dir: Path,
+    epochs: int = 6,
+    seed: int = 0,
+    holdout_family: str | None = None,
+    max_windows_per_track: int = 6,
+    device: str = "cpu",
+    target_false_flag_rate: float = 0.01,
+    cache_dir: Path | None = None,
+    workers: int | None = None,
+    net_kwargs: Mapping[str, Any] | None = None,
+    train_params: Mapping[str, Any] | None = None,
+    threads: int | None = None,
+) -> ArtifactCard:
+    """Train on ``corpus_dir``, save the artifact to ``out_dir``, return its card (see module doc).
+
+    ``threads`` sets torch's CPU threads for the run and restores them after (None:
+    torch's default). On a machine shared with other busy processes one thread is
+    often faster than two: OpenMP's barriers stall whenever a thread is descheduled.
+    """
+    previous = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        return _train(Path(corpus_dir), Path(out_dir), epochs, seed, holdout_family, max_windows_per_track,
+                      torch.device(device), target_false_flag_rate, cache_dir, workers, net_kwargs or {},
+                      {**TRAIN_DEFAULTS, **(train_params or {})})
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _train(
+    corpus_dir: Path,
+    out_dir: Path,
+    epochs: int,
+    seed: int,
+    holdout_family: str | None,
+    per_track: int,
+    device: torch.device,
+    target_false_flag_rate: float,
+    cache_dir: Path | None,
+    workers: int | None,
+    net_kwargs: Mapping[str, Any],
+    params: dict[str, Any],
+) -> ArtifactCard:
+    t0 = time.monotonic()
+    torch.manual_seed(seed)
+    spec: dict[str, Any] = {**SPEC_DEFAULTS, "n_mels": net_kwargs.get("n_mels", SPEC_DEFAULTS["n_mels"])}
+    data = prepare_data(corpus_dir, seed, holdout_family, spec, max(per_track, int(spec["max_windows"])),
+                        cache_dir, workers)
+    t_windows = time.monotonic()
+    train_tracks, train_windows = data.part("train")
+    families = sorted({str(f) for f in train_tracks["family"].dropna()})
+    kwargs = {"sample_rate": spec["sample_rate"], "n_mels": spec["n_mels"], "n_families": len(families),
+              **net_kwargs}
+    net = place(build_net(str(spec["arch"]), **kwargs), device)
+    train_set = _training_set(train_tracks, train_windows, per_track, families)
+    losses = fit_net(net, train_set, epochs, seed, device, params)
+    t_trained = time.monotonic()
+    calibration, threshold, metrics = evaluate_splits(net, data, spec, target_false_flag_rate)
+    metrics.update({
+        "n_train_windows": len(train_set.y),
+        "n_train_twin_pairs": int((train_set.pair >= 0).sum()),
+        "undecodable": data.failed,
+        "holdout_family": holdout_family,
+        "train_loss_by_epoch": losses,
+        "n_parameters": count_parameters(net),
+        "seconds": {"windows": round(t_windows - t0, 1), "train": round(t_trained - t_windows, 1),
+                    "total": round(time.monotonic() - t0, 1)},
+    })
+    if holdout_family:
+        metrics["holdout_family_test_eer"] = metrics["test_eer_by_family"].get(holdout_family, math.nan)
+    spec.update({
+        "net_kwargs": {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()},
+        "families": families,
+        "max_windows_per_track_train": per_track,
+        "split_rule": "connected components over shared content_id / voice_artist_id; whole components to "
+                      f"train/dev/test {SPLIT_FRACTIONS} by hashed order (seed {seed}); see {SPLIT_FILE}",
+        "train": {**params, "epochs": epochs, "seed": seed, "device": str(device)},
+    })
+    card = ArtifactCard(
+        slot="detector", name=str(spec["arch"]), class_path="models.detector.WindowDetector", spec=spec,
+        version=VERSION, training_data=_training_data_text(corpus_dir, data.tracks, data.split),
+        metrics=_json_safe(metrics), threshold=threshold, calibration=calibration,
+        files={WEIGHTS_FILE: "", SPLIT_FILE: ""}, command=_command(corpus_dir, out_dir, epochs, seed, holdout_family),
+    )
+    _save(out_dir, net, data.split, card)
+    return card
+
+
+def _save(out_dir: Path, net: DetectorNet, split: pd.Series, card: ArtifactCard) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state = {name: t.detach().cpu().contiguous() for name, t in net.state_dict().items()}
+    torch.save(state, out_dir / WEIGHTS_FILE)
+    parts = {s: sorted(str(u) for u in split.index[(split == s).to_numpy()]) for s in (*SPLITS, "excluded")}
+    (out_dir / SPLIT_FILE).write_text(json.dumps(parts, indent=1))
+    save_card(out_dir, card)
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN → None recursively (JSON has no NaN; an EER on a one-class split is 'undefined')."""
+    if isinstance(value, float):
+        return None if math.isnan(value) else value
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def _command(corpus_dir: Path, out_dir: Path, epochs: int, seed: int, holdout_family: str | None) -> str:
+    cmd = f"trackguard train detector --corpus {corpus_dir} --out {out_dir} --epochs {epochs} --seed {seed}"
+    return cmd + (f" --holdout-family {holdout_family}" if holdout_family else "")
+
+
+def load_split(artifact_dir: Path) -> dict[str, list[str]]:
+    """The upload ids of each split the artifact was trained/calibrated/evaluated on."""
+    return dict(json.loads((Path(artifact_dir) / SPLIT_FILE).read_text()))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("corpus_dir", type=Path)
+    ap.add_argument("out_dir", type=Path)
+    ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--holdout-family", default=None)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    ap.add_argument("--frontend", default=None, help="LCNN front end: logmel (default) or lfcc")
+    a = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    card = train_detector(a.corpus_dir, a.out_dir, a.epochs, a.seed, a.holdout_family, device=a.device,
+                          threads=a.threads, net_kwargs={"frontend": a.frontend} if a.frontend else None)
+    print(json.dumps({"model_id": card.model_id, "threshold": card.threshold, "metrics": card.metrics}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
