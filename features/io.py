@@ -29,7 +29,7 @@ def _storage_client() -> Any:
     global _gcs_client
     with _client_lock:
         if _gcs_client is None:
-            from google.cloud import storage  # lazy: heavy, and only needed for gs://
+            from google.cloud import storage  # type: ignore[attr-defined]  # lazy: heavy, only for gs://
 
             # With STORAGE_EMULATOR_HOST set the client goes anonymous by itself.
             _gcs_client = storage.Client()

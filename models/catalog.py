@@ -1,10 +1,14 @@
 """Imports the built-in scorers so their ``@register`` decorators run.
 
-A new scorer module is added here (one line) after writing its class.
+Adding a scorer: write its class with ``@register(slot, name)`` in a module and
+add that module's name here.
 """
 
 from __future__ import annotations
 
-import models.detector  # noqa: F401
-import models.spam  # noqa: F401
-import models.verifier  # noqa: F401
+import importlib
+
+BUILT_IN_SCORERS = ("models.detector", "models.verifier", "models.spam")
+
+for _module in BUILT_IN_SCORERS:
+    importlib.import_module(_module)

@@ -17,6 +17,7 @@ import argparse
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 import sys
 import time
@@ -101,6 +102,8 @@ def load_speaker_encoder(model_dir: Path | str | None = None, device: str = "cpu
         hub_constants.HF_HUB_OFFLINE = True  # type: ignore[attr-defined]
     from speechbrain.inference.classifiers import EncoderClassifier
 
+    # SpeechBrain sets its own loggers to INFO on import and logs every file it loads.
+    logging.getLogger("speechbrain").setLevel(logging.WARNING)
     try:
         # savedir == source: a different savedir makes SpeechBrain copy/symlink (and try the hub for gaps).
         encoder = EncoderClassifier.from_hparams(source=str(directory), savedir=str(directory),

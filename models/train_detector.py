@@ -27,9 +27,10 @@ pair differs only by the generator's artefacts (one comparison on the medium
 corpus, seed 7: dev EER 0.41 unpaired vs 0.25 paired; 8 synthetic dev tracks, weak
 evidence). Augmentation is applied identically to both classes (random gain, small
 additive noise at a random SNR). Loss: binary cross-entropy on the spoof logit
-plus an auxiliary generator-family cross-entropy on synthetic windows. Calibration: a logistic (Platt) fit of the pooled track
-logits on dev. Threshold: the lowest score that flags at most
-``target_false_flag_rate`` of bona fide dev uploads.
+plus an auxiliary generator-family cross-entropy on synthetic windows.
+Calibration: a logistic (Platt) fit of the pooled track logits on dev. Threshold:
+the lowest score that flags at most ``target_false_flag_rate`` of bona fide dev
+uploads.
 """
 
 from __future__ import annotations

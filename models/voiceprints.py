@@ -29,6 +29,7 @@ from sqlalchemy import (
     event,
     select,
 )
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 POLICIES = ("block", "allow_licensed", "monitor")
@@ -119,9 +120,19 @@ def _engine(url: str) -> Engine:
         engine = create_engine(url)
         if url.startswith("sqlite"):
             event.listen(engine, "connect", _fk_on)
-        RegistryBase.metadata.create_all(engine)
+        _create_all_tolerant(engine)
         _ENGINES[url] = engine
     return _ENGINES[url]
+
+
+def _create_all_tolerant(engine: Engine) -> None:
+    """Parallel workers may create the registry tables at the same moment; the loser re-checks."""
+    try:
+        RegistryBase.metadata.create_all(engine)
+    except (OperationalError, ProgrammingError, IntegrityError) as exc:
+        if "already exists" not in str(exc) and "duplicate" not in str(exc).lower():
+            raise
+        RegistryBase.metadata.create_all(engine)
 
 
 def _unit(v: np.ndarray) -> np.ndarray:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import DeclarativeBase
 
 
@@ -39,5 +40,19 @@ def create_schema(url: str) -> Engine:
     import moderation.cases  # noqa: F401  (registers tables)
 
     engine = get_engine(url)
-    Base.metadata.create_all(engine)
+    create_all_tolerant(Base.metadata, engine)
     return engine
+
+
+def create_all_tolerant(metadata: MetaData, engine: Engine) -> None:
+    """`create_all`, tolerating another process creating the same tables at the same moment.
+
+    Parallel pipeline workers open a fresh database together; the loser of that
+    race sees "already exists" and simply checks again.
+    """
+    try:
+        metadata.create_all(engine)
+    except (OperationalError, ProgrammingError, IntegrityError) as exc:
+        if "already exists" not in str(exc) and "duplicate" not in str(exc).lower():
+            raise
+        metadata.create_all(engine)

@@ -146,6 +146,15 @@ def _count(name: str) -> Any:
     return inc
 
 
+def prepare_stores(db_url: str, writer_path: str = CASE_WRITER) -> None:
+    """Create the schemas once in the driver, before parallel workers open the database."""
+    from models.voiceprints import VoiceprintStore
+
+    module, func = writer_path.split(":")
+    getattr(importlib.import_module(module), func)(db_url)
+    VoiceprintStore(db_url)
+
+
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     ap = argparse.ArgumentParser(prog="trackguard sweep", description=__doc__)
     ap.add_argument("--catalog", required=True, help="manifest (.parquet or .jsonl; local path or gs://)")
@@ -168,6 +177,7 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     args, beam_args = parse_args(argv)
     cfg = load_config(args.policy, args.db_url)
     Path(args.out).mkdir(parents=True, exist_ok=True)
+    prepare_stores(cfg.db_url)
     start = time.perf_counter()
     p = test_pipeline or beam.Pipeline(options=pipeline_options(beam_args, args.workers))
     build(p, args.catalog, args.out, cfg)

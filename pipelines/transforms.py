@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
@@ -136,7 +137,8 @@ class AttachScore(beam.DoFn):  # type: ignore[misc]
         self.slot = slot
 
     def process(self, result: PredictionResult) -> Iterator[Any]:
-        track: TrackInput = result.example
+        track = result.example
+        assert isinstance(track, TrackInput)
         if isinstance(result.inference, ScoringFailure):
             yield beam.pvalue.TaggedOutput(
                 ERRORS, error_verdict(track.row.upload_id, ErrorCode.SCORING_FAILED, result.inference.message))
@@ -174,7 +176,7 @@ def stored_thresholds(cfg: PipelineConfig) -> dict[str, float | None]:
         if spec.slot in ("detector", "spam"):
             key = "synthetic" if spec.slot == "detector" else "spam"
             try:
-                out[key] = load_card(spec.artifact, verify=False).threshold
+                out[key] = load_card(Path(spec.artifact), verify=False).threshold
             except ArtifactError:
                 out[key] = None  # no card (e.g. a test scorer); the scorer itself fails loudly if it needs one
     return out

@@ -112,6 +112,17 @@ def _bench_sweep(a: argparse.Namespace) -> int:
     return 0
 
 
+def _eval_sweep(a: argparse.Namespace) -> int:
+    from trackguard.bench.report import emit
+    from trackguard.evaluate import routing_table
+
+    table, confusion = routing_table(Path(a.verdicts), Path(a.corpus))
+    emit(f"routing vs labels: {a.verdicts} on {a.corpus} (synthetic corpus)", table.to_dict(orient="records"),
+         a.json)
+    print("\nexpected (rows) vs routed (columns):\n" + confusion.to_string())
+    return 0
+
+
 def _add_db(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db-url", default=None, help="database URL (default: SQLite under TRACKGUARD_HOME)")
 
@@ -191,6 +202,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", default="medium", choices=["small", "medium", "large"])
     p.add_argument("--seed", type=int, default=7)
     p.set_defaults(func=_demo)
+
+    ev = sub.add_parser("eval", help="evaluate against labels").add_subparsers(required=True)
+    p = ev.add_parser("sweep", help="per-queue precision/recall of a sweep's verdicts against corpus labels")
+    p.add_argument("--verdicts", required=True)
+    p.add_argument("--corpus", required=True)
+    p.add_argument("--json", default=None)
+    p.set_defaults(func=_eval_sweep)
 
     bench = sub.add_parser("bench", help="benchmarks (print a table; --json PATH writes the figures)")
     bsub = bench.add_subparsers(required=True)

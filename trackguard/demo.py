@@ -49,16 +49,36 @@ def ensure_models(home: Home, corpus: Path) -> None:
             _done(t0, f"present at {out}, reused (delete it to retrain)")
             continue
         card = train(corpus, out)
-        _done(t0, f"trained {card.model_id}; metrics {card.metrics}")
+        _done(t0, f"trained {card.model_id}; {_headline(card.metrics)} (held-out split of the synthetic corpus)")
+
+
+def _headline(metrics: dict[str, object]) -> str:
+    """The few figures worth a line; the full metrics are in the artifact's card."""
+    keys = ("dev_eer", "test_eer", "test_min_dcf")
+    if all(k in metrics for k in keys):
+        return ", ".join(f"{k}={float(metrics[k]):.3f}" for k in keys)  # type: ignore[arg-type]
+    test = metrics.get("test")
+    if isinstance(test, dict):
+        return ", ".join(f"test_{k}={test[k]:.3f}" for k in ("pr_auc", "precision", "recall") if k in test)
+    return "see artifact.json for metrics"
 
 
 def run_demo(size: str = "medium", seed: int = 7) -> int:
+    from trackguard.quiet import native_stderr_to
+
+    home = Home.from_env().ensure()
+    log = home.root / "logs" / "demo-stderr.log"
+    print(f"(decoder and library notes go to {log})")
+    with native_stderr_to(log):
+        return _run_demo(home, size, seed)
+
+
+def _run_demo(home: Home, size: str, seed: int) -> int:
     from models.voiceprints import VoiceprintStore
     from pipelines import sweep
     from trackguard.enrol import enroll_corpus
     from trackguard.summary import format_summary, summarise
 
-    home = Home.from_env().ensure()
     corpus = ensure_corpus(home, size, seed)
     ensure_models(home, corpus)
     t0 = _step("enrol opted-in artists (consented voiceprints)")
@@ -74,4 +94,15 @@ def run_demo(size: str = "medium", seed: int = 7) -> int:
     print()
     print(format_summary(summarise(result.verdicts_path, result.seconds, result.metrics)))
     print(f"\nverdicts:  {result.verdicts_path}\ncases:     {home.db_url}\nlabels:    {corpus / 'labels.parquet'}")
+    _print_routing(result.verdicts_path, corpus)
     return 0
+
+
+def _print_routing(verdicts: Path, corpus: Path) -> None:
+    from trackguard.bench.report import format_table
+    from trackguard.evaluate import routing_table
+
+    table, _ = routing_table(verdicts, corpus)
+    print("\nrouting against the corpus labels (synthetic data; the detector and spam models were trained on")
+    print("part of this same corpus, so this is a smoke check, not held-out accuracy — see `trackguard eval sweep`):\n")
+    print(format_table(table.to_dict(orient="records")))

@@ -21,6 +21,8 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
 
 def _fmt(v: Any) -> str:
+    if isinstance(v, float) and v != v:  # NaN: not defined (e.g. precision of an empty queue)
+        return "-"
     if isinstance(v, float):
         return f"{v:.3g}" if abs(v) < 100 else f"{v:.0f}"
     return "" if v is None else str(v)

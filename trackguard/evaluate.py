@@ -1,0 +1,49 @@
+"""End-to-end routing quality of a sweep against a labelled corpus.
+
+The expected queue of each upload follows from its labels and the design's
+routing rules; per-queue precision and recall compare it with the verdicts.
+Figures are only as good as the split they are measured on: a model trained on
+the same corpus is scored partly on its own training uploads (say so).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+PASS = "pass"
+
+
+def expected_queue(label: Any, opted_in: set[str]) -> str:
+    if label.kind == "bad_input":
+        return "errors"
+    if label.kind == "clone":
+        if label.licensed_use:
+            return PASS
+        if label.voice_artist_id in opted_in:
+            return "impersonation"
+        return PASS if label.get("declared_ai", False) else "undisclosed-ai"
+    if label.kind == "spam":
+        return {"duplicate": "duplicates", "profile_mismatch": "profile-mismatch"}.get(label.spam_type, "spam")
+    return PASS
+
+
+def routing_table(verdicts: Path, corpus: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    v = pd.read_parquet(verdicts)[["upload_id", "queue"]]
+    labels = pd.read_parquet(corpus / "labels.parquet")
+    manifest = pd.read_parquet(corpus / "manifest.parquet")[["upload_id", "declared_ai"]]
+    artists = pd.read_parquet(corpus / "artists.parquet")
+    opted_in = set(artists[artists["opted_in"]]["artist_id"])
+    d = labels.merge(manifest, on="upload_id", how="left").merge(v, on="upload_id", how="left")
+    d["expected"] = [expected_queue(r, opted_in) for _, r in d.iterrows()]
+    d["got"] = d["queue"].fillna(PASS)
+    confusion = pd.crosstab(d["expected"], d["got"])
+    rows = []
+    for q in sorted(set(d["expected"]) | set(d["got"])):
+        tp = int(((d["expected"] == q) & (d["got"] == q)).sum())
+        n_exp, n_got = int((d["expected"] == q).sum()), int((d["got"] == q).sum())
+        rows.append({"queue": q, "expected": n_exp, "routed": n_got, "correct": tp,
+                     "precision": tp / n_got if n_got else None, "recall": tp / n_exp if n_exp else None})
+    return pd.DataFrame(rows), confusion
