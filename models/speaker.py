@@ -100,11 +100,12 @@ def load_speaker_encoder(model_dir: Path | str | None = None, device: str = "cpu
     hub_constants = sys.modules.get("huggingface_hub.constants")
     if hub_constants is not None:
         hub_constants.HF_HUB_OFFLINE = True  # type: ignore[attr-defined]
-    from speechbrain.inference.classifiers import EncoderClassifier
-
-    # SpeechBrain sets its own loggers to INFO on import and logs every file it loads.
-    logging.getLogger("speechbrain").setLevel(logging.WARNING)
+    # SpeechBrain sets its own loggers to INFO and logs every file it loads; keep loading quiet.
+    previous_disable = logging.root.manager.disable
+    logging.disable(logging.INFO)
     try:
+        from speechbrain.inference.classifiers import EncoderClassifier
+
         # savedir == source: a different savedir makes SpeechBrain copy/symlink (and try the hub for gaps).
         encoder = EncoderClassifier.from_hparams(source=str(directory), savedir=str(directory),
                                                  run_opts={"device": device})
@@ -114,6 +115,8 @@ def load_speaker_encoder(model_dir: Path | str | None = None, device: str = "cpu
             "The directory must be self-contained: a hyperparams.yaml whose pretrainer loads its files from "
             "the directory itself (no hub ids or URLs in `paths`)."
         ) from exc
+    finally:
+        logging.disable(previous_disable)
     if encoder is None:
         raise RuntimeError(f"SpeechBrain returned no model for {directory}")
     encoder.eval()

@@ -55,6 +55,15 @@ def _stage_rows(manifest: Path, cfg: Any) -> tuple[list[dict[str, Any]], float]:
 
 
 def bench_sweep(sizes: list[int], json_path: str | None = None, workers: int = 1) -> list[dict[str, Any]]:
+    from trackguard.quiet import native_stderr_to
+
+    log = Home.from_env().ensure().root / "logs" / "bench-stderr.log"
+    print(f"(decoder and library notes go to {log})")
+    with native_stderr_to(log):
+        return _bench_sweep(sizes, json_path, workers)
+
+
+def _bench_sweep(sizes: list[int], json_path: str | None, workers: int) -> list[dict[str, Any]]:
     from pipelines import sweep
     from pipelines.config import load_config
     from trackguard.demo import ensure_corpus

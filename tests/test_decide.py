@@ -1,0 +1,94 @@
+"""Routing rules and artist choice in `decide`, on hand-made scorer outputs."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+
+from models.base import DetectorOutput, SpamOutput, TrackInput, VerifierOutput
+from models.voiceprints import ArtistPolicy
+from pipelines.config import load_config
+from pipelines.decide import Scores, Thresholds, decide
+from trackguard.contracts import Decision, ManifestRow
+
+CFG = load_config(db_url="sqlite://")
+THRESHOLDS = Thresholds(synthetic=0.5, spam=0.6)
+ARTISTS = {
+    "a-block": ArtistPolicy("a-block", "block"),
+    "a-lic": ArtistPolicy("a-lic", "allow_licensed", ("partner-1",)),
+    "a-mon": ArtistPolicy("a-mon", "monitor"),
+}
+
+
+def track(uploader: str = "u-9", declared_ai: bool = False, claimed: str | None = None) -> TrackInput:
+    row = ManifestRow("up-1", "file:///x.wav", "t", "n", "d", uploader, dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+                      claimed_artist_id=claimed, declared_ai=declared_ai)
+    return TrackInput(row, np.zeros(16000, np.float32), 16000, 1.0, [(0.0, 1.0, 1.0)], {})
+
+
+def scores(synthetic: float = 0.1, matched: str | None = None, spam: float = 0.1, claimed_enrolled: bool = False,
+           claimed_matches: bool | None = None, duplicate_of: str | None = None) -> Scores:
+    ver = VerifierOutput(matched, 0.8 if matched else 0.2, claimed_enrolled=claimed_enrolled,
+                         claimed_matches=claimed_matches)
+    return Scores(DetectorOutput(synthetic, []), ver, SpamOutput(spam, ["r"], duplicate_of=duplicate_of),
+                  {"detector": "d@1", "verifier": "v@1", "spam": "s@1"})
+
+
+def route(t: TrackInput, s: Scores) -> tuple[str, str | None, list[str]]:
+    v = decide(t, s, ARTISTS, THRESHOLDS, CFG)
+    return v.decision.value, v.queue.value if v.queue else None, v.reasons
+
+
+def test_clean_upload_passes() -> None:
+    assert route(track(), scores()) == ("pass", None, [])
+
+
+@pytest.mark.parametrize(
+    ("artist", "uploader", "expected"),
+    [
+        ("a-block", "u-9", ("block", "impersonation")),
+        ("a-mon", "u-9", ("review", "impersonation")),
+        ("a-lic", "u-9", ("review", "impersonation")),
+        ("a-lic", "partner-1", ("pass", None)),
+    ],
+)
+def test_clone_of_enrolled_artist_follows_artist_policy(artist: str, uploader: str,
+                                                         expected: tuple[str, str | None]) -> None:
+    decision, queue, reasons = route(track(uploader=uploader), scores(synthetic=0.9, matched=artist))
+    assert (decision, queue) == expected
+    assert "matches_enrolled_artist" in reasons
+    if uploader == "partner-1":
+        assert "licensed_use" in reasons
+
+
+def test_monitor_is_low_priority_and_block_is_highest() -> None:
+    mon = decide(track(), scores(synthetic=0.9, matched="a-mon"), ARTISTS, THRESHOLDS, CFG)
+    blk = decide(track(), scores(synthetic=0.9, matched="a-block"), ARTISTS, THRESHOLDS, CFG)
+    assert mon.priority < blk.priority == CFG.priority("impersonation")
+
+
+def test_profile_mismatch_whether_synthetic_or_not() -> None:
+    for synthetic in (0.1, 0.9):
+        got = route(track(claimed="prf-1"), scores(synthetic=synthetic, claimed_enrolled=True, claimed_matches=False))
+        assert got[:2] == ("review", "profile-mismatch")
+
+
+def test_undisclosed_ai_respects_declaration() -> None:
+    assert route(track(), scores(synthetic=0.9))[:2] == ("review", "undisclosed-ai")
+    decision, queue, reasons = route(track(declared_ai=True), scores(synthetic=0.9))
+    assert (decision, queue) == ("pass", None) and "declared_ai" in reasons
+
+
+def test_duplicates_then_spam() -> None:
+    assert route(track(), scores(spam=0.9, duplicate_of="up-0"))[:2] == ("review", "duplicates")
+    assert route(track(), scores(spam=0.9))[:2] == ("review", "spam")
+    assert route(track(), scores(spam=0.59))[:2] == ("pass", None)
+
+
+def test_verdict_carries_evidence_and_model_versions() -> None:
+    v = decide(track(), scores(synthetic=0.9, matched="a-block"), ARTISTS, THRESHOLDS, CFG)
+    assert v.synthetic_score == 0.9 and v.matched_artist_id == "a-block" and v.voice_similarity == 0.8
+    assert v.spam_reasons == ["r"] and v.model_versions == {"detector": "d@1", "verifier": "v@1", "spam": "s@1"}
+    assert v.decision is Decision.BLOCK
