@@ -54,6 +54,7 @@ import torch
 from torch import Tensor
 
 from models.artifact import ArtifactCard, save_card
+from models.calibration import fit_platt
 from models.detector import WEIGHTS_FILE, calibrate, score_windows, topk_mean
 from models.detector_nets import DetectorNet, build_net, count_parameters, place
 from trackguard.home import Home
@@ -304,29 +305,6 @@ def fit_net(
 # ---------------------------------------------------------------- calibration and metrics
 
 
-def fit_logistic(logits: np.ndarray, y: np.ndarray) -> dict[str, float]:
-    """Platt scaling p = sigmoid(a·logit + b) by maximum likelihood on smoothed targets.
-
-    Platt's targets ((N+ + 1)/(N+ + 2), 1/(N- + 2)) keep the slope finite when dev is
-    perfectly separated. One class only: the identity (a=1, b=0).
-    """
-    from scipy.optimize import minimize
-
-    y = np.asarray(y, dtype=bool)
-    z = np.asarray(logits, dtype=np.float64)
-    if y.all() or not y.any():
-        return {"a": 1.0, "b": 0.0}
-    n_pos, n_neg = int(y.sum()), int((~y).sum())
-    target = np.where(y, (n_pos + 1) / (n_pos + 2), 1 / (n_neg + 2))
-
-    def loss(ab: np.ndarray) -> float:
-        t = ab[0] * z + ab[1]
-        return float(np.mean(np.logaddexp(0.0, t) - target * t))
-
-    res = minimize(loss, np.array([1.0, 0.0]), method="L-BFGS-B")
-    return {"a": float(res.x[0]), "b": float(res.x[1])}
-
-
 def _rates(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(thresholds, false-flag rate, miss rate) for 'flag when s >= t', from t=+inf down, one per distinct score."""
     y = np.asarray(y, dtype=bool)
@@ -532,7 +510,7 @@ def evaluate_splits(
     parts = {s: data.part(s) for s in SPLITS}
     logits = {s: track_logits(net, parts[s][1], k, max_windows) for s in SPLITS}
     labels = {s: parts[s][0]["is_synthetic"].to_numpy(dtype=bool) for s in SPLITS}
-    calibration = fit_logistic(logits["dev"], labels["dev"])
+    calibration = fit_platt(logits["dev"], labels["dev"])
     probs = {s: calibrate(torch.from_numpy(logits[s]), calibration).numpy() for s in SPLITS}
     threshold = threshold_for_false_flag_rate(probs["dev"][~labels["dev"]], target_false_flag_rate)
     per_split = {s: split_metrics(labels[s], logits[s], probs[s], threshold) for s in SPLITS}

@@ -31,6 +31,7 @@ import pandas as pd
 from features.history import history_features
 from features.metadata import ProtectedNames
 from models.artifact import ArtifactCard, load_card, save_card
+from models.calibration import fit_platt
 from models.spam import AUDIO_STAT_KEYS, BOOSTER_FILE, CATEGORICAL_FEATURES, FEATURES, calibrate, encode, feature_values
 from trackguard.contracts import TrackguardError, validate_manifest_row
 from trackguard.home import Home
@@ -251,29 +252,6 @@ def threshold_for_precision(y: np.ndarray, s: np.ndarray, target: float) -> dict
     # most recall; among equal recall the highest threshold (lower ones only add false positives)
     i = int(np.flatnonzero(ok & (r == r[ok].max()))[0]) if ok.any() else int(np.argmax(p))
     return {"threshold": float(t[i]), "precision": float(p[i]), "recall": float(r[i]), "target_met": bool(ok.any())}
-
-
-def fit_platt(margin: np.ndarray, y: np.ndarray) -> dict[str, float]:
-    """Logistic calibration p = sigmoid(a·margin + b), fitted by maximum likelihood on dev.
-
-    Targets are Platt's smoothed labels ((N+ + 1)/(N+ + 2) and 1/(N- + 2)), so a
-    dev split the booster separates perfectly still gets a finite slope instead of
-    0/1 probabilities.
-    """
-    from scipy.optimize import minimize
-
-    y = np.asarray(y, dtype=bool)
-    if y.all() or not y.any():
-        return {"a": 1.0, "b": 0.0}
-    n_pos, n_neg = int(y.sum()), int((~y).sum())
-    target = np.where(y, (n_pos + 1) / (n_pos + 2), 1 / (n_neg + 2))
-
-    def loss(ab: np.ndarray) -> float:
-        z = ab[0] * margin + ab[1]
-        return float(np.mean(np.logaddexp(0.0, z) - target * z))
-
-    res = minimize(loss, np.array([1.0, 0.0]), method="L-BFGS-B")
-    return {"a": float(res.x[0]), "b": float(res.x[1])}
 
 
 def rules_baseline(table: pd.DataFrame, max_keywords: int = 3, burst_1h: int = 10) -> np.ndarray:

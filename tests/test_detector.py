@@ -21,13 +21,13 @@ from features.decode import decode_audio
 from features.windows import vocal_activity_windows
 from models.artifact import ArtifactCard, save_card
 from models.base import DetectorOutput, TrackInput, create_scorer
+from models.calibration import fit_platt
 from models.detector import WEIGHTS_FILE, WindowDetector, calibrate, score_windows, topk_mean, track_output
 from models.detector_nets import ARCHITECTURES, build_net, count_parameters
 from models.train_detector import (
     assign_splits,
     balanced_batches,
     equal_error_rate,
-    fit_logistic,
     load_split,
     min_dcf,
     threshold_for_false_flag_rate,
@@ -96,9 +96,9 @@ def test_fit_logistic_recovers_a_known_calibration() -> None:
     rng = np.random.default_rng(0)
     z = rng.normal(0, 2, 20000)
     y = rng.random(20000) < 1 / (1 + np.exp(-(0.7 * z - 0.4)))
-    cal = fit_logistic(z, y)
+    cal = fit_platt(z, y)
     assert cal["a"] == pytest.approx(0.7, abs=0.05) and cal["b"] == pytest.approx(-0.4, abs=0.05)
-    assert fit_logistic(z, np.ones_like(y)) == {"a": 1.0, "b": 0.0}
+    assert fit_platt(z, np.ones_like(y)) == {"a": 1.0, "b": 0.0}
 
 
 def test_eer_min_dcf_and_threshold() -> None:
