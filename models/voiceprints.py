@@ -24,13 +24,12 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
-    create_engine,
     delete,
-    event,
     select,
 )
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from trackguard.sql import create_all_tolerant, get_engine
 
 POLICIES = ("block", "allow_licensed", "monitor")
 
@@ -105,34 +104,15 @@ class ConsentError(ValueError):
     pass
 
 
-def _fk_on(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
-    cur.close()
-
-
-_ENGINES: dict[str, Engine] = {}
+_READY: set[str] = set()
 
 
 def _engine(url: str) -> Engine:
-    if url not in _ENGINES:
-        engine = create_engine(url)
-        if url.startswith("sqlite"):
-            event.listen(engine, "connect", _fk_on)
-        _create_all_tolerant(engine)
-        _ENGINES[url] = engine
-    return _ENGINES[url]
-
-
-def _create_all_tolerant(engine: Engine) -> None:
-    """Parallel workers may create the registry tables at the same moment; the loser re-checks."""
-    try:
-        RegistryBase.metadata.create_all(engine)
-    except (OperationalError, ProgrammingError, IntegrityError) as exc:
-        if "already exists" not in str(exc) and "duplicate" not in str(exc).lower():
-            raise
-        RegistryBase.metadata.create_all(engine)
+    engine = get_engine(url)
+    if url not in _READY:
+        create_all_tolerant(RegistryBase.metadata, engine)
+        _READY.add(url)
+    return engine
 
 
 def _unit(v: np.ndarray) -> np.ndarray:

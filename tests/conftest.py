@@ -40,13 +40,9 @@ def pg_url() -> Iterator[str]:
                     "set TRACKGUARD_TEST_PG to run the PostgreSQL tests")
     url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     yield url
-    from models import voiceprints
-    from moderation import db as mdb
+    from trackguard.sql import dispose_engine
 
-    for cache in (mdb._ENGINES, voiceprints._ENGINES):
-        engine = cache.pop(url, None)
-        if engine is not None:
-            engine.dispose()
+    dispose_engine(url)
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
