@@ -13,6 +13,7 @@ rebuilds any of them from the ``arch`` and ``net_kwargs`` stored in an artifact.
 from __future__ import annotations
 
 import argparse
+import importlib
 import itertools
 import json
 import math
@@ -162,12 +163,30 @@ class MaxFeatureMap1d(nn.Module):
 ARCHITECTURES: dict[str, type[DetectorNet]] = {
     "lcnn": LCNN,
 }
+# Architectures in their own modules register themselves (`register_arch`) when imported;
+# they subclass DetectorNet, so they are imported lazily here, not at the top.
+BUILT_IN_ARCHITECTURE_MODULES = ("models.aasist",)
+
+
+def register_arch(name: str) -> Callable[[type[DetectorNet]], type[DetectorNet]]:
+    def wrap(cls: type[DetectorNet]) -> type[DetectorNet]:
+        ARCHITECTURES[name] = cls
+        return cls
+
+    return wrap
+
+
+def architectures() -> dict[str, type[DetectorNet]]:
+    """Every registered architecture, the built-in modules imported first."""
+    for module in BUILT_IN_ARCHITECTURE_MODULES:
+        importlib.import_module(module)
+    return ARCHITECTURES
 
 
 def build_net(arch: str, **net_kwargs: Any) -> DetectorNet:
     """Instantiate a registered architecture; ``net_kwargs`` are the ones stored in the artifact."""
     try:
-        cls = ARCHITECTURES[arch]
+        cls = architectures()[arch]
     except KeyError:
         raise KeyError(f"unknown detector architecture {arch!r}; have {sorted(ARCHITECTURES)}") from None
     kwargs = dict(net_kwargs)
@@ -252,7 +271,7 @@ def benchmark(
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m models.detector_nets", description="detector architecture timing")
-    ap.add_argument("--arch", default="lcnn", choices=sorted(ARCHITECTURES))
+    ap.add_argument("--arch", default="lcnn", choices=sorted(architectures()))
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 16, 64])
     ap.add_argument("--frontend", default=None, help="LCNN front end: logmel or lfcc")
@@ -262,5 +281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+if __name__ == "__main__":  # run the importable module's main: under -m this copy's ARCHITECTURES is another dict
+    from models.detector_nets import main as _main
+
+    raise SystemExit(_main())

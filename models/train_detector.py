@@ -57,6 +57,7 @@ from models.artifact import ArtifactCard, save_card
 from models.calibration import fit_platt
 from models.detector import WEIGHTS_FILE, calibrate, score_windows, topk_mean
 from models.detector_nets import DetectorNet, build_net, count_parameters, place
+from models.spoof_metrics import equal_error_rate, min_dcf, threshold_for_bona_fide_flag_rate
 from trackguard.home import Home
 
 log = logging.getLogger(__name__)
@@ -84,9 +85,6 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "gain_db": (-6.0, 6.0),
     "snr_db": (25.0, 60.0),
 }
-# minDCF as in DESIGN.md (ASVspoof 5 convention): P_spoof 0.05, C_miss 1 (bona fide flagged),
-# C_fa 10 (synthetic passed), normalised by the cost of the better trivial system.
-DCF_P_SPOOF, DCF_C_MISS, DCF_C_FA = 0.05, 1.0, 10.0
 
 
 # ---------------------------------------------------------------- corpus and split
@@ -240,6 +238,18 @@ def augment(x: Tensor, gen: torch.Generator, gain_db: Sequence[float], snr_db: S
     return x + noise * rms * 10 ** (-uniform(snr_db) / 20)
 
 
+def augmented_epoch(x: Tensor, rng: np.random.Generator, config: Mapping[str, Any] | None, sr: int) -> Tensor:
+    """A fresh augmented copy of every training window for one epoch (`features.augment`: codec round
+    trips, coloured noise, reverberation, band limits, pitch/tempo), the same distribution for both
+    classes; ``None`` leaves the windows as they are. One pass per epoch batches the ffmpeg calls."""
+    if not config:
+        return x
+    from features.augment import AugmentConfig, augment_batch
+
+    out = augment_batch(x.numpy(), sr, rng, AugmentConfig.from_dict(dict(config)), n_jobs=2)
+    return torch.from_numpy(np.ascontiguousarray(out, dtype=np.float32))
+
+
 def balanced_batches(
     y: np.ndarray, batch_size: int, rng: np.random.Generator, pair: np.ndarray | None = None, pair_frac: float = 0.0
 ) -> list[np.ndarray]:
@@ -280,11 +290,12 @@ def fit_net(
     y_t, fam_t = torch.from_numpy(data.y.astype(np.float32)), torch.from_numpy(data.family)
     history = []
     for _ in range(epochs):
+        x_epoch = augmented_epoch(data.x, rng, params.get("augment"), int(params.get("sample_rate", 16000)))
         net.train()
         losses = []
         for idx in balanced_batches(data.y, batch_size, rng, data.pair, float(params["pair_frac"])):
             ix = torch.from_numpy(idx)
-            xb = augment(data.x[ix].to(device), gen, params["gain_db"], params["snr_db"])
+            xb = augment(x_epoch[ix].to(device), gen, params["gain_db"], params["snr_db"])
             out = net(xb)
             loss = torch.nn.functional.binary_cross_entropy_with_logits(out.spoof, y_t[ix].to(device))
             fam_b = fam_t[ix].to(device)
@@ -305,51 +316,23 @@ def fit_net(
 # ---------------------------------------------------------------- calibration and metrics
 
 
-def _rates(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(thresholds, false-flag rate, miss rate) for 'flag when s >= t', from t=+inf down, one per distinct score."""
+def _defined(metric: Any, y: np.ndarray, s: np.ndarray) -> float:
+    """A metric of both classes, or NaN on a one-class set (a tiny split may lack clones)."""
     y = np.asarray(y, dtype=bool)
-    order = np.argsort(-s, kind="stable")
-    s_sorted = s[order]
-    tp, fp = np.cumsum(y[order]), np.cumsum(~y[order])
-    last = np.r_[s_sorted[1:] != s_sorted[:-1], True]
-    ffr = np.r_[0.0, fp[last] / max(int((~y).sum()), 1)]
-    miss = np.r_[1.0, 1.0 - tp[last] / max(int(y.sum()), 1)]
-    return np.r_[np.inf, s_sorted[last]], ffr, miss
-
-
-def equal_error_rate(y: np.ndarray, s: np.ndarray) -> float:
-    """EER: where the false-flag rate (bona fide flagged) equals the miss rate, linearly interpolated."""
-    y = np.asarray(y, dtype=bool)
-    if y.all() or not y.any():
-        return math.nan
-    _, ffr, miss = _rates(y, np.asarray(s, dtype=np.float64))
-    d = miss - ffr  # starts at 1, ends at -1, non-increasing
-    i = int(np.flatnonzero(d <= 0)[0])
-    if d[i] == 0 or i == 0:
-        return float(ffr[i])
-    alpha = d[i - 1] / (d[i - 1] - d[i])
-    return float(ffr[i - 1] + alpha * (ffr[i] - ffr[i - 1]))
-
-
-def min_dcf(y: np.ndarray, s: np.ndarray) -> float:
-    """Normalised minimum detection cost (DESIGN.md's P_spoof, C_miss, C_fa), over all thresholds."""
-    y = np.asarray(y, dtype=bool)
-    if y.all() or not y.any():
-        return math.nan
-    _, ffr, miss = _rates(y, np.asarray(s, dtype=np.float64))
-    cost = DCF_C_MISS * (1 - DCF_P_SPOOF) * ffr + DCF_C_FA * DCF_P_SPOOF * miss
-    return float(cost.min() / min(DCF_C_MISS * (1 - DCF_P_SPOOF), DCF_C_FA * DCF_P_SPOOF))
+    return float(metric(y, s)) if y.any() and not y.all() else math.nan
 
 
 def threshold_for_false_flag_rate(bona_fide_scores: np.ndarray, target: float) -> float:
-    """Lowest threshold that flags (score >= threshold) at most ``target`` of the bona fide scores."""
-    s = np.sort(np.asarray(bona_fide_scores, dtype=np.float64))[::-1]
+    """Lowest threshold that flags (score >= threshold) at most ``target`` of the bona fide scores.
+
+    Finite even when no bona fide upload may be flagged (just above the highest), so it
+    can be stored as JSON; 0.5 when there are no bona fide scores to set it on.
+    """
+    s = np.asarray(bona_fide_scores, dtype=np.float64)
     if s.size == 0:
         return 0.5
-    allowed = math.floor(target * s.size + 1e-9)  # bona fide uploads that may be flagged
-    if allowed >= s.size:
-        return float(s[-1])
-    return float(np.nextafter(s[allowed], np.inf))
+    t = threshold_for_bona_fide_flag_rate(s, target)
+    return t if math.isfinite(t) else float(np.nextafter(s.max(), np.inf))
 
 
 def operating_point(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float]:
@@ -363,8 +346,8 @@ def operating_point(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str,
 
 def split_metrics(y: np.ndarray, logits: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, Any]:
     return {
-        "eer": equal_error_rate(y, logits),
-        "min_dcf": min_dcf(y, logits),
+        "eer": _defined(equal_error_rate, y, logits),
+        "min_dcf": _defined(min_dcf, y, logits),
         "n_bona_fide": int((~y).sum()),
         "n_synthetic": int(y.sum()),
         **operating_point(y, p, threshold),
@@ -378,7 +361,7 @@ def per_family_eer(tracks: pd.DataFrame, logits: np.ndarray) -> dict[str, float]
     out = {}
     for name in sorted(set(fam[y])):
         mask = ~y | (fam == name)
-        out[name] = equal_error_rate(y[mask], logits[mask])
+        out[name] = _defined(equal_error_rate, y[mask], logits[mask])
     return out
 
 
@@ -543,20 +526,31 @@ def train_detector(
     net_kwargs: Mapping[str, Any] | None = None,
     train_params: Mapping[str, Any] | None = None,
     threads: int | None = None,
+    arch: str = "lcnn",
+    init: str | None = None,
+    augment: bool = True,
 ) -> ArtifactCard:
     """Train on ``corpus_dir``, save the artifact to ``out_dir``, return its card (see module doc).
 
     ``threads`` sets torch's CPU threads for the run and restores them after (None:
     torch's default). On a machine shared with other busy processes one thread is
     often faster than two: OpenMP's barriers stall whenever a thread is descheduled.
+    ``arch`` names a `models.detector_nets` architecture (``lcnn``: CPU tier, ``aasist``:
+    GPU tier); ``init="published"`` starts AASIST from clovaai's ASVspoof 2019 checkpoint
+    (fine-tuning) instead of random weights. ``augment`` adds `features.augment`'s codec,
+    noise, reverberation and pitch/tempo augmentation, re-drawn every epoch.
     """
     previous = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
     try:
+        params = {**TRAIN_DEFAULTS, "arch": arch, "init": init, **(train_params or {})}
+        if augment and "augment" not in params:
+            from features.augment import AugmentConfig
+
+            params["augment"] = AugmentConfig().to_dict()
         return _train(Path(corpus_dir), Path(out_dir), epochs, seed, holdout_family, max_windows_per_track,
-                      torch.device(device), target_false_flag_rate, cache_dir, workers, net_kwargs or {},
-                      {**TRAIN_DEFAULTS, **(train_params or {})})
+                      torch.device(device), target_false_flag_rate, cache_dir, workers, net_kwargs or {}, params)
     finally:
         torch.set_num_threads(previous)
 
@@ -577,15 +571,18 @@ def _train(
 ) -> ArtifactCard:
     t0 = time.monotonic()
     torch.manual_seed(seed)
-    spec: dict[str, Any] = {**SPEC_DEFAULTS, "n_mels": net_kwargs.get("n_mels", SPEC_DEFAULTS["n_mels"])}
+    spec: dict[str, Any] = {**SPEC_DEFAULTS, "arch": params.pop("arch", "lcnn"),
+                            "n_mels": net_kwargs.get("n_mels", SPEC_DEFAULTS["n_mels"])}
     data = prepare_data(corpus_dir, seed, holdout_family, spec, max(per_track, int(spec["max_windows"])),
                         cache_dir, workers)
     t_windows = time.monotonic()
     train_tracks, train_windows = data.part("train")
     families = sorted({str(f) for f in train_tracks["family"].dropna()})
-    kwargs = {"sample_rate": spec["sample_rate"], "n_mels": spec["n_mels"], "n_families": len(families),
-              **net_kwargs}
-    net = place(build_net(str(spec["arch"]), **kwargs), device)
+    kwargs = {**_arch_kwargs(spec), "n_families": len(families), **net_kwargs}
+    net = build_net(str(spec["arch"]), **kwargs)
+    if params.get("init") == "published":
+        _load_published(net)
+    net = place(net, device)
     train_set = _training_set(train_tracks, train_windows, per_track, families)
     losses = fit_net(net, train_set, epochs, seed, device, params)
     t_trained = time.monotonic()
@@ -614,10 +611,26 @@ def _train(
         slot="detector", name=str(spec["arch"]), class_path="models.detector.WindowDetector", spec=spec,
         version=VERSION, training_data=_training_data_text(corpus_dir, data.tracks, data.split),
         metrics=_json_safe(metrics), threshold=threshold, calibration=calibration,
-        files={WEIGHTS_FILE: "", SPLIT_FILE: ""}, command=_command(corpus_dir, out_dir, epochs, seed, holdout_family),
+        files={WEIGHTS_FILE: "", SPLIT_FILE: ""},
+        command=_command(corpus_dir, out_dir, epochs, seed, holdout_family, params, str(spec["arch"])),
     )
     _save(out_dir, net, data.split, card)
     return card
+
+
+def _arch_kwargs(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """Spec values an architecture takes as constructor arguments (LCNN owns a mel front end)."""
+    if spec["arch"] == "lcnn":
+        return {"sample_rate": spec["sample_rate"], "n_mels": spec["n_mels"]}
+    return {"sample_rate": spec["sample_rate"]}
+
+
+def _load_published(net: DetectorNet) -> None:
+    from models.aasist import AASIST, load_published_checkpoint, published_checkpoint_path
+
+    if not isinstance(net, AASIST):
+        raise ValueError("init='published' needs arch 'aasist' (the only published checkpoint)")
+    load_published_checkpoint(net, published_checkpoint_path())
 
 
 def _save(out_dir: Path, net: DetectorNet, split: pd.Series, card: ArtifactCard) -> None:
@@ -640,8 +653,11 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def _command(corpus_dir: Path, out_dir: Path, epochs: int, seed: int, holdout_family: str | None) -> str:
+def _command(corpus_dir: Path, out_dir: Path, epochs: int, seed: int, holdout_family: str | None,
+             params: Mapping[str, Any], arch: str) -> str:
     cmd = f"trackguard train detector --corpus {corpus_dir} --out {out_dir} --epochs {epochs} --seed {seed}"
+    cmd += f" --arch {arch}" + (f" --init {params['init']}" if params.get("init") else "")
+    cmd += "" if params.get("augment") else " --no-augment"
     return cmd + (f" --holdout-family {holdout_family}" if holdout_family else "")
 
 
@@ -660,10 +676,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     ap.add_argument("--frontend", default=None, help="LCNN front end: logmel (default) or lfcc")
+    ap.add_argument("--arch", default="lcnn", help="lcnn (CPU tier) or aasist (GPU tier)")
+    ap.add_argument("--init", default=None, choices=["published"], help="AASIST: start from clovaai's checkpoint")
+    ap.add_argument("--no-augment", action="store_true", help="train without codec/noise/reverb augmentation")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     card = train_detector(a.corpus_dir, a.out_dir, a.epochs, a.seed, a.holdout_family, device=a.device,
-                          threads=a.threads, net_kwargs={"frontend": a.frontend} if a.frontend else None)
+                          threads=a.threads, net_kwargs={"frontend": a.frontend} if a.frontend else None,
+                          arch=a.arch, init=a.init, augment=not a.no_augment)
     print(json.dumps({"model_id": card.model_id, "threshold": card.threshold, "metrics": card.metrics}, indent=2))
     return 0
 

@@ -135,10 +135,12 @@ class AttachScore(beam.DoFn):  # type: ignore[misc]
 
     def __init__(self, slot: str) -> None:
         self.slot = slot
+        self.scored = Metrics.counter("sweep", f"tracks_scored_{slot}")  # per-stage counts locate any loss
 
     def process(self, result: PredictionResult) -> Iterator[Any]:
         track = result.example
         assert isinstance(track, TrackInput)
+        self.scored.inc()
         if isinstance(result.inference, ScoringFailure):
             yield beam.pvalue.TaggedOutput(
                 ERRORS, error_verdict(track.row.upload_id, ErrorCode.SCORING_FAILED, result.inference.message))
@@ -153,6 +155,7 @@ class DecideVerdict(beam.DoFn):  # type: ignore[misc]
     def __init__(self, cfg: PipelineConfig, thresholds: Thresholds) -> None:
         self.cfg, self.thresholds = cfg, thresholds
         self.artists: dict[str, Any] = {}
+        self.decided = Metrics.counter("sweep", "tracks_decided")
 
     def setup(self) -> None:
         from models.voiceprints import VoiceprintStore
@@ -161,6 +164,7 @@ class DecideVerdict(beam.DoFn):  # type: ignore[misc]
 
     def process(self, track: TrackInput) -> Iterator[Verdict]:
         scores = track.extra.get("scores", {})
+        self.decided.inc()
         yield decide(
             track,
             Scores(scores.get("detector"), scores.get("verifier"), scores.get("spam"),

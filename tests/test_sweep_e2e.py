@@ -101,3 +101,21 @@ def test_jsonl_manifest_gives_same_verdicts(swept: dict[str, Path], tmp_path: Pa
     out = tmp_path / "out"
     assert main(["sweep", "--catalog", str(path), "--out", str(out)]) == 0
     pd.testing.assert_frame_equal(_verdicts(swept["out"]), _verdicts(out))
+
+
+def test_local_parallelism_is_refused_with_a_reason(swept: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    """Beam's multi-worker DirectRunner dropped uploads here, so the sweep refuses it rather than lose any."""
+    argv = ["sweep", "--catalog", str(swept["corpus"] / "manifest.parquet"), "--out", str(swept["home"] / "w2"),
+            "--workers", "2"]
+    assert main(argv) == 2
+    assert "silently dropped uploads" in capsys.readouterr().err
+
+
+def test_incomplete_output_is_an_error_not_a_silent_loss() -> None:
+    from pipelines.sweep import IncompleteSweepError, check_complete
+
+    check_complete({"a", "b"}, ["b", "a"])
+    with pytest.raises(IncompleteSweepError, match="1 uploads without a verdict"):
+        check_complete({"a", "b", "c"}, ["a", "b"])
+    with pytest.raises(IncompleteSweepError, match="1 repeated"):
+        check_complete({"a", "b"}, ["a", "b", "b"])

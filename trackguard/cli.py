@@ -36,9 +36,16 @@ def _train_detector(a: argparse.Namespace) -> int:
     from models.train_detector import train_detector
 
     out = Path(a.out or Home.from_env().models / "detector")
-    card = train_detector(Path(a.corpus), out, epochs=a.epochs, seed=a.seed, holdout_family=a.holdout_family)
+    card = train_detector(Path(a.corpus), out, epochs=a.epochs, seed=a.seed, holdout_family=a.holdout_family,
+                          arch=a.arch, init=a.init, augment=not a.no_augment, device=a.device or _device())
     print(json.dumps({"artifact": str(out), "model_id": card.model_id, "metrics": card.metrics}, indent=2))
     return 0
+
+
+def _device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def _train_spam(a: argparse.Namespace) -> int:
@@ -105,6 +112,36 @@ def _demo(a: argparse.Namespace) -> int:
     return run_demo(size=a.size, seed=a.seed)
 
 
+def _eval_detector(a: argparse.Namespace) -> int:
+    from models.eval_detector import evaluate_detector
+
+    artifact = Path(a.artifact or Home.from_env().models / "detector")
+    out = Path(a.out or Home.from_env().root / "reports" / "detector")
+    metrics = evaluate_detector(artifact, Path(a.corpus), out, split=a.split)
+    print(json.dumps(metrics, indent=2, default=str))
+    print(f"report: {out / 'report.md'}")
+    return 0
+
+
+def _bench_detector(a: argparse.Namespace) -> int:
+    from trackguard.bench.detector import bench_detector
+
+    bench_detector(a.tiers.split(","), a.device, a.artifact, a.json,
+                   lengths_s=[float(x) for x in a.lengths.split(",")])
+    return 0
+
+
+def _bench_fingerprint(a: argparse.Namespace) -> int:
+    from trackguard.bench.fingerprint import bench_fingerprint_robustness, bench_fingerprint_scale
+
+    if a.catalogue:
+        bench_fingerprint_scale([int(float(x)) for x in a.catalogue.split(",")], a.json)
+    if a.references:
+        robustness_json = a.json.replace(".json", "-robustness.json") if a.json and a.catalogue else a.json
+        bench_fingerprint_robustness(a.references, robustness_json)
+    return 0
+
+
 def _bench_sweep(a: argparse.Namespace) -> int:
     from trackguard.bench.sweep import bench_sweep
 
@@ -165,7 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = corpus.add_parser("make", help="generate a deterministic labelled corpus")
     p.add_argument("--out", required=True)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--size", choices=["small", "medium", "large"], default="small")
+    p.add_argument("--size", choices=["small", "medium", "detector", "large"], default="small",
+                   help="small (tests), medium (demo), detector (many bona fide/clone twins), large")
     p.set_defaults(func=_corpus_make)
 
     setup = sub.add_parser("setup", help="obtain local files").add_subparsers(required=True)
@@ -174,12 +212,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_setup_models)
 
     train = sub.add_parser("train", help="train a model from a corpus").add_subparsers(required=True)
-    p = train.add_parser("detector", help="synthetic-voice detector (CPU tier)")
+    p = train.add_parser("detector", help="synthetic-voice detector (LCNN CPU tier or AASIST GPU tier)")
     p.add_argument("--corpus", required=True)
     p.add_argument("--out", default=None)
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--holdout-family", default=None)
+    p.add_argument("--holdout-family", default=None, help="leave this generator family out of train and dev")
+    p.add_argument("--arch", default="lcnn", help="lcnn (CPU tier, default) or aasist (GPU tier)")
+    p.add_argument("--init", default=None, choices=["published"],
+                   help="aasist only: fine-tune from clovaai's ASVspoof 2019 checkpoint (`trackguard setup models`)")
+    p.add_argument("--no-augment", action="store_true", help="no codec/noise/reverb/pitch augmentation")
+    p.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     p.set_defaults(func=_train_detector)
     p = train.add_parser("spam", help="LightGBM spam classifier")
     p.add_argument("--corpus", required=True)
@@ -210,6 +253,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", default=None)
     p.set_defaults(func=_eval_sweep)
 
+    p = ev.add_parser("detector", help="detector report: EER/minDCF per family and codec, DET, calibration, context")
+    p.add_argument("--corpus", required=True)
+    p.add_argument("--artifact", default=None, help="trained detector (default: TRACKGUARD_HOME/models/detector)")
+    p.add_argument("--out", default=None, help="report directory (default: TRACKGUARD_HOME/reports/detector)")
+    p.add_argument("--split", default="test", choices=["test", "dev", "all"],
+                   help="the artifact's own test split, or every vocal upload (for a corpus it never saw)")
+    p.set_defaults(func=_eval_detector)
+
     bench = sub.add_parser("bench", help="benchmarks (print a table; --json PATH writes the figures)")
     bsub = bench.add_subparsers(required=True)
     p = bsub.add_parser("sweep", help="per-stage and end-to-end throughput vs a decode-only floor")
@@ -217,6 +268,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--json", default=None)
     p.set_defaults(func=_bench_sweep)
+    p = bsub.add_parser("detector", help="windows/s and real-time factor per tier, batch size and track length")
+    p.add_argument("--tiers", default="cpu,gpu", help="cpu (LCNN), gpu (AASIST), or architecture names")
+    p.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
+    p.add_argument("--artifact", default=None, help="time a trained CPU-tier artifact instead of fresh weights")
+    p.add_argument("--lengths", default="30,180,600", help="track lengths in seconds")
+    p.add_argument("--json", default=None)
+    p.set_defaults(func=_bench_detector)
+    p = bsub.add_parser("fingerprint", help="near-duplicate index: scale (insert/query/memory) and robustness vs "
+                                           "Chromaprint")
+    p.add_argument("--catalogue", default="1e3,1e4,1e5", help="catalogue sizes (synthetic fingerprints); '' to skip")
+    p.add_argument("--references", type=int, default=12, help="generated references for the robustness table (0: skip)")
+    p.add_argument("--json", default=None)
+    p.set_defaults(func=_bench_fingerprint)
     return ap
 
 

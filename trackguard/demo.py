@@ -87,9 +87,9 @@ def _run_demo(home: Home, size: str, seed: int) -> int:
     else:
         ids = enroll_corpus(corpus, home.db_url, consent_by="demo-rightsholder")
         _done(t0, f"enrolled {len(ids)}")
-    t0 = _step("batch catalogue sweep (Beam DirectRunner, 2 workers)")
+    t0 = _step("batch catalogue sweep (Beam DirectRunner, one in-memory worker)")
     out = home.root / "runs" / f"demo-{size}"
-    result = sweep.run(["--catalog", str(corpus / "manifest.parquet"), "--out", str(out), "--workers", "2"])
+    result = sweep.run(["--catalog", str(corpus / "manifest.parquet"), "--out", str(out)])
     _done(t0, "done")
     print()
     print(format_summary(summarise(result.verdicts_path, result.seconds, result.metrics)))

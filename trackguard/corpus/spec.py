@@ -39,6 +39,14 @@ SIZES: dict[str, SizeSpec] = {
               "bulk_burst": 8, "profile_mismatch": 4},
         bad_audio_each=2, bad_metadata_each=1,
     ),
+    # For training and evaluating the synthetic-voice detector: many bona fide/clone twins, short
+    # tracks, one of each spam and error kind (so the corpus is still a complete one).
+    "detector": SizeSpec(
+        "detector", 16, (20.0, 35.0), clean=260, clones_per_family=45,
+        spam={"duplicate": 1, "short_bulk": 1, "noise_sleep": 1, "keyword_stuffing": 1, "confusable_name": 1,
+              "bulk_burst": 1, "profile_mismatch": 1},
+        bad_audio_each=1, bad_metadata_each=1,
+    ),
     "large": SizeSpec(
         "large", 16, (30.0, 300.0), clean=720, clones_per_family=50,
         spam={"duplicate": 60, "short_bulk": 40, "noise_sleep": 25, "keyword_stuffing": 25, "confusable_name": 20,

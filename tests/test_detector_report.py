@@ -1,0 +1,184 @@
+"""The detector report writer on a seeded synthetic score table."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.spoof_metrics import equal_error_rate, min_dcf
+from trackguard.reports.detector_report import markdown_table, write_detector_report
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+FAMILIES = ("fam-a", "fam-b", "fam-c", "fam-d")  # fam-c is held out, fam-d perfectly separated
+META: dict[str, Any] = {
+    "model_id": "detector-test-0001",
+    "threshold": 0.5,
+    "data": "synthetic corpus demo-medium-seed7, test split",
+    "command": "trackguard evaluate-detector --corpus demo-medium-seed7",
+    "heldout_family": "fam-c",
+}
+
+
+def _scores(seed: int = 7) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    n_bona, n_per_family = 200, 30
+    bona = pd.DataFrame(
+        {
+            "is_synthetic": False,
+            "generator_family": None,
+            "codec": rng.choice(["wav", "mp3", "ogg"], n_bona),
+            "logit": rng.normal(-1.5, 1.0, n_bona),
+        }
+    )
+    shift = {"fam-a": 1.5, "fam-b": 1.0, "fam-c": 0.0}
+    fams = []
+    for fam in FAMILIES:
+        # fam-d sits above every bona fide logit, so its EER against all bona fide must be 0
+        logit = rng.uniform(10.0, 12.0, n_per_family) if fam == "fam-d" else rng.normal(shift[fam], 1.0, n_per_family)
+        fams.append(
+            pd.DataFrame(
+                {
+                    "is_synthetic": True,
+                    "generator_family": fam,
+                    "codec": rng.choice(["wav", "mp3", "ogg"], n_per_family),
+                    "logit": logit,
+                }
+            )
+        )
+    df = pd.concat([bona, *fams], ignore_index=True)
+    df.loc[len(df)] = {"is_synthetic": False, "generator_family": None, "codec": "flac", "logit": -2.0}
+    df["upload_id"] = [f"u{i:04d}" for i in range(len(df))]
+    df["probability"] = 1.0 / (1.0 + np.exp(-df["logit"]))
+    df["split"] = "test"
+    df["threshold_flagged"] = df["probability"] >= META["threshold"]
+    return df
+
+
+def _context() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "context_s": [2.0, 4.0, 8.0, 16.0],
+            "eer": [0.21, 0.15, 0.11, 0.09],
+            "min_dcf": [0.8, 0.6, 0.45, 0.4],
+            "n_tracks": [321, 321, 321, 321],
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, pd.DataFrame]:
+    out = tmp_path_factory.mktemp("report")
+    scores = _scores()
+    metrics = write_detector_report(scores, out, title="Detector evaluation", meta=META, context=_context())
+    return out, metrics, scores
+
+
+def test_files_written_and_pngs_valid(report: tuple[Path, dict, pd.DataFrame]) -> None:
+    out, _, _ = report
+    for name in ("report.md", "metrics.json", "det.png", "calibration.png", "context.png"):
+        assert (out / name).is_file(), name
+    for name in ("det.png", "calibration.png", "context.png"):
+        data = (out / name).read_bytes()
+        assert data.startswith(PNG_MAGIC) and len(data) > 1000, name
+
+
+def test_metrics_json_matches_metrics_module(report: tuple[Path, dict, pd.DataFrame]) -> None:
+    out, metrics, scores = report
+    on_disk = json.loads((out / "metrics.json").read_text())
+    assert on_disk == metrics
+    labels, logits = scores["is_synthetic"].to_numpy(bool), scores["logit"].to_numpy()
+    assert on_disk["eer"] == pytest.approx(equal_error_rate(labels, logits), abs=1e-12)
+    assert on_disk["min_dcf"] == pytest.approx(min_dcf(labels, logits), abs=1e-12)
+    assert on_disk["n_bona_fide"] == 201 and on_disk["n_synthetic"] == 120
+    for key in ("act_dcf", "cllr_bits", "min_cllr_bits", "per_family_eer", "per_codec_eer", "units"):
+        assert key in on_disk
+    assert on_disk["act_dcf"] >= on_disk["min_dcf"] - 1e-12
+    assert on_disk["cllr_bits"] >= on_disk["min_cllr_bits"] - 1e-12
+    assert on_disk["stored_flags_agree"] == 1.0
+    assert on_disk["splits"] == {"test": 321}
+
+
+def test_per_family_and_codec(report: tuple[Path, dict, pd.DataFrame]) -> None:
+    _, metrics, scores = report
+    fam = metrics["per_family_eer"]
+    assert sorted(fam) == list(FAMILIES)
+    assert fam["fam-d"]["eer"] == 0.0
+    assert min(fam[f]["eer"] for f in ("fam-a", "fam-b", "fam-c")) > 0.0  # so the 0 above is fam-d's doing
+    assert fam["fam-c"]["held_out"] and not fam["fam-a"]["held_out"]
+    assert fam["fam-a"]["n_synthetic"] == 30 and fam["fam-a"]["n_bona_fide"] == 201
+    # the held-out family is the hardest one by construction
+    assert fam["fam-c"]["eer"] > fam["fam-a"]["eer"]
+    codec = metrics["per_codec_eer"]
+    assert codec["flac"] == {"eer": None, "n_synthetic": 0, "n_bona_fide": 1}
+    wav = scores[scores["codec"] == "wav"]
+    assert codec["wav"]["eer"] == equal_error_rate(wav["is_synthetic"], wav["logit"])
+
+
+def test_markdown_content(report: tuple[Path, dict, pd.DataFrame]) -> None:
+    out, metrics, _ = report
+    md = (out / "report.md").read_text()
+    assert md.startswith("# Detector evaluation\n")
+    for text in (
+        META["data"],
+        META["model_id"],
+        META["command"],
+        "fam-c (held out)",
+        "![",
+        "det.png",
+        "calibration.png",
+        "context.png",
+        "## Accuracy vs context",
+        "| 16 | 0.0900 | 0.4000 | 321 |",
+    ):
+        assert text in md, text
+    for fam in FAMILIES:
+        assert fam in md
+    # counts sit next to every EER
+    assert f"| fam-a | {metrics['per_family_eer']['fam-a']['eer']:.4f} | 30 | 201 |" in md
+    assert "| flac | n/a | 0 | 1 |" in md
+    assert re.search(r"\| EER \| 0\.\d{4} \| raw logit \| 201 \| 120 \|", md)
+
+
+def test_without_context(tmp_path: Path) -> None:
+    scores = _scores(seed=3).drop(columns=["split", "threshold_flagged"])
+    meta = {**META, "heldout_family": None}
+    metrics = write_detector_report(scores, tmp_path, title="No context", meta=meta)
+    md = (tmp_path / "report.md").read_text()
+    assert not (tmp_path / "context.png").exists()
+    assert "Not measured" in md and "context.png" not in md and "(held out)" not in md
+    assert metrics["context"] is None and metrics["stored_flags_agree"] is None and metrics["splits"] is None
+
+
+def test_confidently_wrong_probability_gives_infinite_cllr(tmp_path: Path) -> None:
+    scores = _scores(seed=5)
+    scores.loc[0, "probability"] = 1.0  # a bona fide track called certainly synthetic
+    metrics = write_detector_report(scores, tmp_path, title="inf", meta=META)
+    assert metrics["cllr_bits"] is None  # strict JSON has no Infinity
+    assert "| Cllr (bits) | inf |" in (tmp_path / "report.md").read_text()
+
+
+def test_heldout_family_absent_is_stated(tmp_path: Path) -> None:
+    meta = {**META, "heldout_family": "fam-z"}
+    metrics = write_detector_report(_scores(), tmp_path, title="absent", meta=meta)
+    assert metrics["heldout_family_present"] is False
+    assert "no tracks of it in this data" in (tmp_path / "report.md").read_text()
+
+
+def test_validation(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="logit"):
+        write_detector_report(_scores().drop(columns=["logit"]), tmp_path, title="x", meta=META)
+    with pytest.raises(ValueError, match="threshold"):
+        write_detector_report(_scores(), tmp_path, title="x", meta={k: v for k, v in META.items() if k != "threshold"})
+    with pytest.raises(ValueError, match="n_tracks"):
+        write_detector_report(_scores(), tmp_path, title="x", meta=META, context=_context().drop(columns=["n_tracks"]))
+
+
+def test_markdown_table_helper() -> None:
+    table = markdown_table(("a|b", "value"), [("x", 0.123456), ("y", None), ("z", 3)])
+    assert table.splitlines() == ["| a\\|b | value |", "|---|---|", "| x | 0.1235 |", "| y | n/a |", "| z | 3 |"]

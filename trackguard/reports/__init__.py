@@ -1,0 +1,1 @@
+"""Human-readable evaluation reports (Markdown + PNG figures + the same numbers as JSON)."""

@@ -1,0 +1,550 @@
+"""Evaluation report for the synthetic-voice detector: report.md, DET / calibration PNGs, metrics.json.
+
+One call turns a per-track score table into a report a reviewer can read without the code:
+pooled discrimination (EER, minDCF), calibration (actDCF, Cllr), the stored operating point,
+per-generator-family and per-codec EERs, and accuracy vs seconds of context. Every EER is shown
+next to its per-class track counts, since one track moves a rate by 1/n and small sets are noisy.
+
+Figures are drawn with matplotlib's Agg canvas on explicit ``Figure`` objects rather than through
+pyplot, so nothing here touches the process-wide backend (importing this module from a notebook
+leaves its interactive backend alone) and no figure outlives its function.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from scipy.stats import norm
+
+from models.spoof_metrics import (
+    act_dcf,
+    cllr,
+    det_curve,
+    eer_with_threshold,
+    equal_error_rate,
+    llr_from_probability,
+    min_cllr,
+    min_dcf,
+    operating_point,
+)
+
+SCORE_COLUMNS = ("upload_id", "is_synthetic", "generator_family", "codec", "logit", "probability")
+META_KEYS = ("model_id", "threshold", "data", "command", "heldout_family")
+CONTEXT_COLUMNS = ("context_s", "eer", "min_dcf", "n_tracks")
+UNKNOWN_FAMILY = "(unknown)"
+CALIBRATION_BINS = 10
+DET_CLIP = 0.001  # rates below (e.g. exactly 0) are drawn here, just inside the axes
+DET_LIMITS = (0.0007, 0.8)  # DET axes range as rates
+DET_TICKS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8)
+
+UNITS = {
+    "rates": "fractions in [0, 1] (0.0123 = 1.23 %)",
+    "eer": "equal error rate on raw logits: mean of the two rates where they are closest",
+    "min_dcf": "normalised detection cost, best threshold; 1.0 = the better trivial system",
+    "act_dcf": "normalised detection cost at the Bayes threshold of the calibrated probabilities",
+    "cllr_bits": "log-likelihood-ratio cost of the calibrated probabilities, bits; 1.0 = uninformative",
+    "min_cllr_bits": "Cllr after the best monotone recalibration of the logits (PAV), bits",
+    "c_miss": "cost of flagging a bona fide upload",
+    "c_fa": "cost of passing a synthetic upload",
+    "p_spoof": "prior probability that an upload is synthetic",
+    "train_prior": "synthetic prior the probabilities were calibrated under",
+    "operating_point.threshold": "stored threshold on calibrated probability; flag when probability >= it",
+}
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """Detection-cost parameters (see ``models.spoof_metrics.min_dcf``) and the calibration prior."""
+
+    p_spoof: float = 0.05
+    c_miss: float = 1.0
+    c_fa: float = 10.0
+    train_prior: float = 0.5
+
+
+# --------------------------------------------------------------------------- public entry point
+
+
+def write_detector_report(
+    scores: pd.DataFrame,
+    out_dir: Path,
+    *,
+    title: str,
+    meta: Mapping[str, Any],
+    context: pd.DataFrame | None = None,
+    p_spoof: float = 0.05,
+    c_miss: float = 1.0,
+    c_fa: float = 10.0,
+    train_prior: float = 0.5,
+) -> dict[str, Any]:
+    """Write report.md, det.png, calibration.png, context.png (if ``context``) and metrics.json.
+
+    ``scores``: one row per evaluated track with the columns in ``SCORE_COLUMNS`` (optionally
+    ``split`` and ``threshold_flagged``); ``meta``: the keys in ``META_KEYS``; ``context``: the
+    columns in ``CONTEXT_COLUMNS``. Returns the metrics exactly as written to metrics.json
+    (non-finite numbers become null there). Raises ValueError on missing columns / keys or
+    when either class has no tracks.
+    """
+    _validate(scores, meta, context)
+    costs = CostModel(p_spoof, c_miss, c_fa, train_prior)
+    metrics = {"title": title, **detector_metrics(scores, meta, costs, context)}
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _plot_det(scores, metrics, out_dir / "det.png")
+    _plot_calibration(metrics["calibration_bins"], train_prior, out_dir / "calibration.png")
+    if context is not None:
+        _plot_context(context, out_dir / "context.png")
+    (out_dir / "report.md").write_text(render_markdown(metrics, title, meta, has_context=context is not None))
+    clean = _json_safe(metrics)
+    (out_dir / "metrics.json").write_text(json.dumps(clean, indent=2, allow_nan=False) + "\n")
+    return clean
+
+
+def _validate(scores: pd.DataFrame, meta: Mapping[str, Any], context: pd.DataFrame | None) -> None:
+    missing = [c for c in SCORE_COLUMNS if c not in scores.columns]
+    if missing:
+        raise ValueError(f"scores lack columns {missing}")
+    missing = [k for k in META_KEYS if k not in meta]
+    if missing:
+        raise ValueError(f"meta lacks keys {missing}")
+    if context is not None:
+        missing = [c for c in CONTEXT_COLUMNS if c not in context.columns]
+        if missing:
+            raise ValueError(f"context lacks columns {missing}")
+
+
+# --------------------------------------------------------------------------- numbers
+
+
+def detector_metrics(
+    scores: pd.DataFrame, meta: Mapping[str, Any], costs: CostModel, context: pd.DataFrame | None = None
+) -> dict[str, Any]:
+    """All report figures as one dict (the body of metrics.json, before NaN/inf become null)."""
+    labels = scores["is_synthetic"].to_numpy(dtype=bool)
+    logits = scores["logit"].to_numpy(dtype=np.float64)
+    probs = scores["probability"].to_numpy(dtype=np.float64)
+    llr = llr_from_probability(probs, costs.train_prior)
+    eer, eer_threshold = eer_with_threshold(labels, logits)
+    heldout = meta["heldout_family"]
+    families = family_labels(scores)
+    return {
+        "model_id": meta["model_id"],
+        "data": meta["data"],
+        "command": meta["command"],
+        "heldout_family": heldout,
+        "heldout_family_present": heldout is not None and bool((families[labels] == heldout).any()),
+        "units": UNITS,
+        "cost_model": asdict(costs),
+        "n_bona_fide": int((~labels).sum()),
+        "n_synthetic": int(labels.sum()),
+        "splits": _split_counts(scores),
+        "eer": eer,
+        "eer_threshold_logit": eer_threshold,
+        "min_dcf": min_dcf(labels, logits, costs.p_spoof, costs.c_miss, costs.c_fa),
+        "act_dcf": act_dcf(labels, probs, costs.p_spoof, costs.c_miss, costs.c_fa, costs.train_prior),
+        "cllr_bits": cllr(labels, llr),
+        "min_cllr_bits": min_cllr(labels, logits),
+        "operating_point": operating_point(labels, probs, float(meta["threshold"])),
+        "stored_flags_agree": _stored_flag_agreement(scores, float(meta["threshold"])),
+        "per_family_eer": per_family_eer(scores, heldout),
+        "per_codec_eer": per_codec_eer(scores),
+        "calibration_bins": calibration_bins(scores, costs.train_prior),
+        "context": None if context is None else _context_records(context),
+    }
+
+
+def family_labels(scores: pd.DataFrame) -> pd.Series:
+    """Generator family per row as str; synthetic rows without one are ``UNKNOWN_FAMILY``."""
+    fam = scores["generator_family"].astype(object)
+    return fam.where(fam.notna(), UNKNOWN_FAMILY).astype(str)
+
+
+def per_family_eer(scores: pd.DataFrame, heldout: str | None) -> dict[str, dict[str, Any]]:
+    """EER of each family's synthetic tracks against ALL bona fide tracks, with counts.
+
+    Using every bona fide track keeps the families comparable (same negatives); the
+    detector cannot know the family of a genuine upload anyway.
+    """
+    labels = scores["is_synthetic"].to_numpy(dtype=bool)
+    logits = scores["logit"].to_numpy(dtype=np.float64)
+    families = family_labels(scores).to_numpy()
+    bona = logits[~labels]
+    out: dict[str, dict[str, Any]] = {}
+    for fam in sorted(set(families[labels])):
+        synth = logits[labels & (families == fam)]
+        out[fam] = {
+            "eer": _eer_of(bona, synth),
+            "n_synthetic": int(synth.size),
+            "n_bona_fide": int(bona.size),
+            "held_out": fam == heldout,
+        }
+    return out
+
+
+def per_codec_eer(scores: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """EER within each codec (its synthetic vs its bona fide tracks); None when a class is missing.
+
+    Within-codec comparison asks "does the detector still separate the classes after this
+    codec?", which a pooled EER hides when codecs are unevenly spread across the classes.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for codec, group in scores.groupby(scores["codec"].astype(str), sort=True):
+        labels = group["is_synthetic"].to_numpy(dtype=bool)
+        logits = group["logit"].to_numpy(dtype=np.float64)
+        bona, synth = logits[~labels], logits[labels]
+        out[str(codec)] = {
+            "eer": _eer_of(bona, synth) if bona.size and synth.size else None,
+            "n_synthetic": int(synth.size),
+            "n_bona_fide": int(bona.size),
+        }
+    return out
+
+
+def _eer_of(bona: np.ndarray, synth: np.ndarray) -> float:
+    labels = np.r_[np.zeros(bona.size, bool), np.ones(synth.size, bool)]
+    return equal_error_rate(labels, np.r_[bona, synth])
+
+
+def _split_counts(scores: pd.DataFrame) -> dict[str, int] | None:
+    if "split" not in scores.columns:
+        return None
+    return {str(k): int(v) for k, v in scores["split"].astype(str).value_counts().sort_index().items()}
+
+
+def _stored_flag_agreement(scores: pd.DataFrame, threshold: float) -> float | None:
+    """Share of rows whose stored ``threshold_flagged`` equals probability >= threshold.
+
+    A value below 1 means the scores and the stored flags came from different runs or
+    thresholds, and the operating-point table would not describe what was deployed.
+    """
+    if "threshold_flagged" not in scores.columns:
+        return None
+    recomputed = scores["probability"].to_numpy(dtype=np.float64) >= threshold
+    return float(np.mean(scores["threshold_flagged"].to_numpy(dtype=bool) == recomputed))
+
+
+def _context_records(context: pd.DataFrame) -> list[dict[str, Any]]:
+    rows = context.sort_values("context_s")[list(CONTEXT_COLUMNS)]
+    return [
+        {"context_s": float(r.context_s), "eer": float(r.eer), "min_dcf": float(r.min_dcf), "n_tracks": int(r.n_tracks)}
+        for r in rows.itertuples(index=False)
+    ]
+
+
+def calibration_bins(scores: pd.DataFrame, train_prior: float, n_bins: int = CALIBRATION_BINS) -> list[dict[str, Any]]:
+    """Reliability-diagram bins: mean predicted probability vs observed synthetic fraction.
+
+    The probabilities claim to be posteriors under ``train_prior``, but the evaluation set has
+    its own class mix; raw observed fractions would then look miscalibrated even for a perfect
+    calibrator. ``observed_synthetic_fraction`` therefore re-weights each class to
+    ``train_prior`` (weights train_prior / n_synthetic and (1 - train_prior) / n_bona_fide);
+    ``raw_synthetic_fraction`` is the plain share in the bin. Empty bins are left out.
+    """
+    labels = scores["is_synthetic"].to_numpy(dtype=bool)
+    probs = scores["probability"].to_numpy(dtype=np.float64)
+    w_synth = train_prior / max(int(labels.sum()), 1)
+    w_bona = (1.0 - train_prior) / max(int((~labels).sum()), 1)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    index = np.clip(np.digitize(probs, edges[1:-1]), 0, n_bins - 1)
+    bins = []
+    for b in range(n_bins):
+        in_bin = index == b
+        n_synth, n_bona = int((in_bin & labels).sum()), int((in_bin & ~labels).sum())
+        if n_synth + n_bona == 0:
+            continue
+        bins.append(
+            {
+                "bin_low": float(edges[b]),
+                "bin_high": float(edges[b + 1]),
+                "n_tracks": n_synth + n_bona,
+                "mean_probability": float(probs[in_bin].mean()),
+                "observed_synthetic_fraction": n_synth * w_synth / (n_synth * w_synth + n_bona * w_bona),
+                "raw_synthetic_fraction": n_synth / (n_synth + n_bona),
+            }
+        )
+    return bins
+
+
+def _json_safe(value: Any) -> Any:
+    """Plain-JSON copy: numpy scalars to Python, NaN / ±inf to None (strict JSON has neither)."""
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+# --------------------------------------------------------------------------- Markdown
+
+
+def fmt(value: Any) -> str:
+    """One number format for the whole report: 4 decimals; None / NaN as n/a; ints as is."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int | np.integer):
+        return str(value)
+    if isinstance(value, float | np.floating):
+        return f"{value:.4f}" if math.isfinite(value) else ("inf" if value > 0 else "-inf")
+    return str(value)
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """GitHub-flavoured Markdown table; cells go through :func:`fmt`, pipes are escaped."""
+
+    def cell(v: Any) -> str:
+        return fmt(v).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(cell(h) for h in header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def render_markdown(metrics: Mapping[str, Any], title: str, meta: Mapping[str, Any], *, has_context: bool) -> str:
+    """The whole report.md text, section by section."""
+    sections = [
+        _header_section(metrics, title, meta),
+        _pooled_section(metrics),
+        _family_section(metrics),
+        _codec_section(metrics),
+        _operating_section(metrics),
+        _context_section(metrics),
+        _figures_section(has_context),
+    ]
+    return "\n\n".join(sections) + "\n"
+
+
+def _header_section(m: Mapping[str, Any], title: str, meta: Mapping[str, Any]) -> str:
+    c = m["cost_model"]
+    heldout = meta["heldout_family"]
+    if heldout is None:
+        heldout_text = "none (every family was seen in training)"
+    elif m["heldout_family_present"]:
+        heldout_text = f"`{heldout}` (not seen in training)"
+    else:
+        heldout_text = f"`{heldout}` (not seen in training; **no tracks of it in this data**)"
+    splits = m["splits"]
+    split_text = "" if not splits else "; splits: " + ", ".join(f"{k} {v}" for k, v in splits.items())
+    return "\n".join(
+        [
+            f"# {title}",
+            "",
+            str(meta["data"]),
+            "",
+            f"- **Model:** `{meta['model_id']}`",
+            f"- **Command:** `{meta['command']}`",
+            f"- **Held-out generator family:** {heldout_text}",
+            f"- **Tracks:** {m['n_bona_fide']} bona fide, {m['n_synthetic']} synthetic{split_text}",
+            f"- **Cost model:** P_spoof = {c['p_spoof']:g}, C_miss = {c['c_miss']:g} (flagging a bona fide upload), "
+            f"C_fa = {c['c_fa']:g} (passing a synthetic upload); DCF is normalised so 1.0 = the better of "
+            "flag-nothing and flag-everything. Probabilities are read as posteriors under a training prior of "
+            f"{c['train_prior']:g}.",
+            "",
+            "All rates and costs are fractions shown to 4 decimals (0.0123 = 1.23 %); Cllr is in bits. "
+            "With n tracks in a class one track moves a rate by 1/n, so EERs on small n are noisy: "
+            "every EER is shown with its track counts.",
+        ]
+    )
+
+
+def _pooled_section(m: Mapping[str, Any]) -> str:
+    nb, ns = m["n_bona_fide"], m["n_synthetic"]
+    rows = [
+        ("EER", m["eer"], "raw logit", nb, ns),
+        ("minDCF", m["min_dcf"], "raw logit, best threshold", nb, ns),
+        ("actDCF", m["act_dcf"], "calibrated probability, Bayes threshold", nb, ns),
+        ("Cllr (bits)", m["cllr_bits"], "calibrated probability", nb, ns),
+        ("minCllr (bits)", m["min_cllr_bits"], "raw logit after PAV", nb, ns),
+    ]
+    header = ("Metric", "Value (fraction; Cllr in bits)", "Scored on", "n bona fide", "n synthetic")
+    return "## Pooled metrics\n\n" + markdown_table(header, rows)
+
+
+def _family_section(m: Mapping[str, Any]) -> str:
+    rows = [
+        (f"{fam} (held out)" if r["held_out"] else fam, r["eer"], r["n_synthetic"], r["n_bona_fide"])
+        for fam, r in m["per_family_eer"].items()
+    ]
+    return (
+        "## EER per generator family\n\nEach family's synthetic tracks against all bona fide tracks (raw logits).\n\n"
+        + markdown_table(("Generator family", "EER (fraction)", "n synthetic", "n bona fide"), rows)
+    )
+
+
+def _codec_section(m: Mapping[str, Any]) -> str:
+    rows = [(codec, r["eer"], r["n_synthetic"], r["n_bona_fide"]) for codec, r in m["per_codec_eer"].items()]
+    return (
+        "## EER per codec\n\nEach codec's synthetic tracks against the bona fide tracks of the same codec "
+        "(raw logits); n/a when the codec has no tracks of one class.\n\n"
+        + markdown_table(("Codec", "EER (fraction)", "n synthetic", "n bona fide"), rows)
+    )
+
+
+def _operating_section(m: Mapping[str, Any]) -> str:
+    op = m["operating_point"]
+    header = (
+        "Threshold (probability)",
+        "Bona fide flag rate",
+        "Synthetic pass rate",
+        "Precision",
+        "Recall",
+        "n flagged",
+        "n bona fide",
+        "n synthetic",
+    )
+    row = (
+        op["threshold"],
+        op["bona_fide_flag_rate"],
+        op["synthetic_pass_rate"],
+        op["precision"],
+        op["recall"],
+        op["n_flagged"],
+        op["n_bona_fide"],
+        op["n_synthetic"],
+    )
+    text = (
+        "## Operating point\n\nThe stored threshold on calibrated probability (flag when probability ≥ threshold). "
+        "Precision depends on this set's class mix; the two rates do not.\n\n" + markdown_table(header, [row])
+    )
+    agree = m["stored_flags_agree"]
+    if agree is not None:
+        n = op["n_bona_fide"] + op["n_synthetic"]
+        text += (
+            f"\n\nStored `threshold_flagged` matches probability ≥ threshold on a fraction {fmt(agree)} "
+            f"of the {n} tracks."
+        )
+    return text
+
+
+def _context_section(m: Mapping[str, Any]) -> str:
+    records = m["context"]
+    if records is None:
+        return "## Accuracy vs context\n\nNot measured for this report."
+    rows = [(f"{r['context_s']:g}", r["eer"], r["min_dcf"], r["n_tracks"]) for r in records]
+    return (
+        "## Accuracy vs context\n\nPooled metrics when only the given seconds of each track are scored.\n\n"
+        + markdown_table(("Context (s)", "EER (fraction)", "minDCF (fraction)", "n tracks"), rows)
+    )
+
+
+def _figures_section(has_context: bool) -> str:
+    lines = [
+        "## Figures",
+        "",
+        "![DET curve, pooled and per generator family (normal-deviate axes)](det.png)",
+        "",
+        "![Reliability diagram of the calibrated probabilities](calibration.png)",
+    ]
+    if has_context:
+        lines += ["", "![EER and minDCF vs seconds of context](context.png)"]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def _save(fig: Figure, path: Path) -> None:
+    FigureCanvasAgg(fig)  # attaches the Agg canvas; no pyplot, no global backend switch
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+
+
+def _probit(rate: np.ndarray | float) -> np.ndarray:
+    return np.asarray(norm.ppf(np.clip(rate, DET_CLIP, 1.0 - DET_CLIP)), dtype=np.float64)
+
+
+def _det_axes(ax: Axes) -> None:
+    ticks = norm.ppf(np.asarray(DET_TICKS))
+    labels = [f"{100 * t:g}" for t in DET_TICKS]
+    ax.set_xticks(ticks, labels)
+    ax.set_yticks(ticks, labels)
+    lim = norm.ppf(np.asarray(DET_LIMITS))
+    ax.set_xlim(*lim)
+    ax.set_ylim(*lim)
+    ax.plot(lim, lim, color="0.8", linewidth=0.8, zorder=0)  # EER line
+    ax.set_xlabel("Bona fide flag rate (%)")
+    ax.set_ylabel("Synthetic pass rate (%)")
+    ax.grid(True, color="0.92")
+
+
+def _plot_det(scores: pd.DataFrame, metrics: Mapping[str, Any], path: Path) -> None:
+    """Pooled and per-family DET curves on normal-deviate axes, each with its EER marked."""
+    labels = scores["is_synthetic"].to_numpy(dtype=bool)
+    logits = scores["logit"].to_numpy(dtype=np.float64)
+    families = family_labels(scores).to_numpy()
+    fig = Figure(figsize=(6.5, 6.0))
+    ax = fig.add_subplot()
+    _det_axes(ax)
+    curves = [("pooled", labels, logits, metrics["eer"], metrics["n_synthetic"])]
+    for fam, r in metrics["per_family_eer"].items():
+        keep = ~labels | (families == fam)
+        name = f"{fam} (held out)" if r["held_out"] else fam
+        curves.append((name, labels[keep], logits[keep], r["eer"], r["n_synthetic"]))
+    for i, (name, lab, sc, eer, n_synth) in enumerate(curves):
+        curve = det_curve(lab, sc)
+        style = {"linewidth": 2.2, "color": "black"} if i == 0 else {"linewidth": 1.2}
+        (line,) = ax.plot(
+            _probit(curve.bona_fide_flag_rate),
+            _probit(curve.synthetic_pass_rate),
+            label=f"{name}: EER {eer:.4f} (n synth {n_synth})",
+            **style,
+        )
+        ax.plot(_probit(eer), _probit(eer), "o", color=line.get_color(), markersize=5)
+    ax.legend(fontsize=7, loc="upper right", title=f"n bona fide {metrics['n_bona_fide']}", title_fontsize=7)
+    ax.set_title(f"DET (rates below {100 * DET_CLIP:g} %, e.g. 0, drawn at {100 * DET_CLIP:g} %)", fontsize=9)
+    _save(fig, path)
+
+
+def _plot_calibration(bins: list[dict[str, Any]], train_prior: float, path: Path) -> None:
+    """Reliability diagram (top) and tracks per bin (bottom)."""
+    fig = Figure(figsize=(6.0, 6.5))
+    top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    x = [b["mean_probability"] for b in bins]
+    y = [b["observed_synthetic_fraction"] for b in bins]
+    top.plot([0, 1], [0, 1], color="0.7", linewidth=0.8, label="perfect calibration")
+    top.plot(x, y, "o-", label=f"observed (classes re-weighted to prior {train_prior:g})")
+    for b, xi, yi in zip(bins, x, y, strict=True):
+        offset = (4, 6) if yi < 0.1 else (4, -10)  # keep labels off the frame
+        top.annotate(f"n={b['n_tracks']}", (xi, yi), textcoords="offset points", xytext=offset, fontsize=7)
+    top.set_ylabel("Observed synthetic fraction")
+    top.set_ylim(-0.02, 1.02)
+    top.legend(fontsize=7, loc="upper left")
+    top.grid(True, color="0.92")
+    centres = [(b["bin_low"] + b["bin_high"]) / 2 for b in bins]
+    widths = [b["bin_high"] - b["bin_low"] for b in bins]
+    bottom.bar(centres, [b["n_tracks"] for b in bins], width=widths, color="0.6", edgecolor="white")
+    bottom.set_xlim(0, 1)
+    bottom.set_xlabel("Predicted synthetic probability")
+    bottom.set_ylabel("Tracks")
+    _save(fig, path)
+
+
+def _plot_context(context: pd.DataFrame, path: Path) -> None:
+    """EER and minDCF against seconds of audio scored, each point labelled with its track count."""
+    ctx = context.sort_values("context_s")
+    fig = Figure(figsize=(6.0, 4.0))
+    ax = fig.add_subplot()
+    ax.plot(ctx["context_s"], ctx["eer"], "o-", label="EER")
+    ax.plot(ctx["context_s"], ctx["min_dcf"], "s--", label="minDCF")
+    for s, e, n in zip(ctx["context_s"], ctx["eer"], ctx["n_tracks"], strict=True):
+        ax.annotate(f"n={int(n)}", (s, e), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    ax.set_xlabel("Seconds of context scored per track")
+    ax.set_ylabel("Fraction")
+    ax.set_ylim(bottom=0)
+    ax.grid(True, color="0.92")
+    ax.legend(fontsize=8)
+    _save(fig, path)
