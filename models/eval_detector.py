@@ -47,8 +47,22 @@ def select_tracks(corpus_dir: Path, artifact_dir: Path, split: str) -> pd.DataFr
         tracks = tracks[tracks.index.isin(ids)]
     if tracks.empty:
         raise ValueError(f"no vocal clean/clone uploads of split {split!r} in {corpus_dir}")
-    fmt = labels.assign(upload_id=labels["upload_id"].astype(str)).set_index("upload_id")["format"]
-    return tracks.assign(codec=fmt.reindex(tracks.index).fillna("unknown").astype(str))
+    return tracks.assign(codec=[_codec(uri, fmt) for uri, fmt in zip(tracks["audio_uri"],
+                                                                      _formats(labels, tracks.index), strict=True)])
+
+
+def _formats(labels: pd.DataFrame, ids: pd.Index) -> list[object]:
+    if "format" not in labels:
+        return [None] * len(ids)
+    return list(labels.assign(upload_id=labels["upload_id"].astype(str)).set_index("upload_id")["format"].reindex(ids))
+
+
+def _codec(uri: str, fmt: object) -> str:
+    """The delivered container (the label's ``format``, else the file extension)."""
+    if isinstance(fmt, str) and fmt:
+        return fmt
+    suffix = Path(uri).suffix.lower().lstrip(".")
+    return suffix or "unknown"
 
 
 def context_table(net: Any, windows: Sequence[TrackWindows], y: np.ndarray, k: int, win_s: float,

@@ -71,7 +71,7 @@ def _clear(root: Path) -> None:
 
 
 def make_corpus(out_dir: Path, seed: int, size: str, workers: int = 2) -> dict[str, Any]:
-    """Build the labelled synthetic corpus of ``size`` (small|medium|large) into ``out_dir``.
+    """Build the labelled synthetic corpus of ``size`` (small|medium|detector|large) into ``out_dir``.
 
     Returns a summary: counts per kind, spam type and generator family, seconds of
     audio, and the build time. The same seed and size give the same bytes.

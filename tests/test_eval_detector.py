@@ -1,0 +1,137 @@
+"""`trackguard eval detector` and `trackguard bench detector` on a tiny trained model, and AASIST fine-tuning.
+
+The corpus is the tiny bona fide/clone twin set of test_detector (synthetic); the
+figures are not meant to be good, only computed by the real commands.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from models.eval_detector import covered_seconds, evaluate_detector
+from models.train_detector import TrainingSet, fit_net, train_detector
+from tests.test_detector import _tiny_twin_corpus
+from trackguard.cli import main
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("evaldet")
+    corpus = _tiny_twin_corpus(root / "corpus", n_artists=8)
+    out = root / "model"
+    train_detector(corpus, out, epochs=3, seed=1, cache_dir=root / "cache", workers=1, threads=1,
+                   train_params={"batch_size": 16}, augment=False)
+    return {"root": root, "corpus": corpus, "model": out}
+
+
+def test_covered_seconds_counts_overlaps_once() -> None:
+    assert covered_seconds(np.array([0.0, 2.0, 4.0]), 4.0) == 8.0
+    assert covered_seconds(np.array([10.0, 0.0]), 4.0) == 8.0
+    assert covered_seconds(np.array([]), 4.0) == 0.0
+
+
+@pytest.mark.slow
+def test_eval_writes_report_on_the_test_split_only(trained: dict[str, Path]) -> None:
+    out = trained["root"] / "report"
+    metrics = evaluate_detector(trained["model"], trained["corpus"], out, split="test")
+    for name in ("report.md", "det.png", "calibration.png", "context.png", "metrics.json", "scores.parquet"):
+        assert (out / name).stat().st_size > 0, name
+    split = json.loads((trained["model"] / "split.json").read_text())
+    import pandas as pd
+
+    scored = set(pd.read_parquet(out / "scores.parquet")["upload_id"])
+    assert scored == set(split["test"]) and not scored & set(split["train"])
+    assert 0.0 <= metrics["eer"] <= 1.0
+    report = (out / "report.md").read_text()
+    assert "griffin_lim" in report and "context" in report.lower()
+
+
+@pytest.mark.slow
+def test_eval_cli_on_every_upload_and_context_grows(trained: dict[str, Path]) -> None:
+    out = trained["root"] / "report-all"
+    argv = ["eval", "detector", "--corpus", str(trained["corpus"]), "--artifact", str(trained["model"]),
+            "--out", str(out), "--split", "all"]
+    assert main(argv) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    ctx = metrics["context"]
+    seconds = [row["context_s"] for row in ctx]
+    assert seconds == sorted(seconds) and seconds[0] <= 4.0 < seconds[-1]
+
+
+@pytest.mark.slow
+def test_bench_detector_prints_and_writes_json(trained: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    path = trained["root"] / "bench.json"
+    argv = ["bench", "detector", "--tiers", "cpu", "--device", "cpu", "--lengths", "8,16", "--json", str(path),
+            "--artifact", str(trained["model"])]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "windows batch=16" in printed and "batched vs naive" in printed
+    rows = json.loads(path.read_text())["rows"]
+    speedup = [r["batched_over_naive_speedup"] for r in rows if "batched_over_naive_speedup" in r]
+    assert len(speedup) == 1 and speedup[0] > 0
+    assert all(r["rt_factor"] > 0 for r in rows)
+
+
+def test_aasist_fine_tunes_from_the_published_checkpoint() -> None:
+    from models.aasist import AASIST, published_checkpoint_path
+    from models.train_detector import _load_published
+    from models.weights import MissingWeightsError
+
+    try:
+        published_checkpoint_path()
+    except MissingWeightsError as err:
+        pytest.skip(f"published AASIST checkpoint absent ({err}); run `trackguard setup models`")
+    net = AASIST(n_families=2)
+    _load_published(net)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    gen = torch.Generator().manual_seed(0)
+    data = TrainingSet(x=0.1 * torch.randn(4, 16000, generator=gen), y=np.array([True, False, True, False]),
+                       family=np.array([0, -1, 1, -1]), pair=np.full(4, -1))
+    params = {"batch_size": 4, "lr": 1e-4, "weight_decay": 1e-4, "family_loss_weight": 0.3, "pair_frac": 0.0,
+              "gain_db": (0.0, 0.0), "snr_db": (60.0, 60.0)}
+    losses = fit_net(net, data, epochs=1, seed=0, device=torch.device("cpu"), params=params)
+    assert np.isfinite(losses).all()
+    changed = [k for k, v in net.state_dict().items() if v.dtype.is_floating_point and not torch.equal(v, before[k])]
+    assert "out_layer.weight" in changed and "family_head.weight" in changed
+
+
+@pytest.mark.slow
+def test_detector_notebook_executes_against_a_report(trained: dict[str, Path]) -> None:
+    pytest.importorskip("nbclient", reason="notebook execution needs the dev extras (nbclient, ipykernel)")
+    import nbformat
+
+    from trackguard.notebooks import execute
+
+    report = trained["root"] / "report-nb"
+    evaluate_detector(trained["model"], trained["corpus"], report, split="all")
+    path = execute("detector", report, out=trained["root"] / "nb.ipynb")
+    nb = nbformat.read(str(path), as_version=4)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 3
+
+
+def test_shipped_checkpoint_is_small_verified_and_scores(tmp_path: Path) -> None:
+    """The demo installs this checkpoint: it must stay under 5 MB, name its command, and load and score."""
+    from models.artifact import load_card
+    from models.base import create_scorer
+    from trackguard.bench.detector import _track_input, synthetic_track
+    from trackguard.demo import SHIPPED_CHECKPOINTS, install_checkpoint
+
+    src = SHIPPED_CHECKPOINTS["detector"]
+    assert sum(f.stat().st_size for f in src.iterdir()) < 5 * 2**20
+    card = load_card(src)  # verifies every file's sha256
+    assert card.command.startswith("trackguard train detector") and card.threshold is not None
+    dest = tmp_path / "detector"
+    install_checkpoint(src, dest)
+    import soundfile as sf
+
+    sf.write(tmp_path / "t.flac", synthetic_track(12.0), 16000)
+    scorer = create_scorer("detector", "lcnn", str(dest))
+    (out,) = scorer.score_batch([_track_input(tmp_path / "t.flac", "t")], scorer.load_model())
+    assert 0.0 <= out.score <= 1.0 and out.segments
