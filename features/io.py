@@ -52,6 +52,19 @@ def local_path(uri: str) -> str | None:
     return uri
 
 
+def file_identity(uri: str) -> str:
+    """``size:mtime_ns`` of a local file (so caches keyed on it notice a replaced file), else ``nostat``.
+
+    Remote objects (gs://) get ``nostat``: upload objects are immutable, the URI alone is the key.
+    """
+    path = uri[len("file://") :] if uri.startswith("file://") else uri
+    try:
+        st = os.stat(path)
+    except OSError:
+        return "nostat"
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
 def _split_gs(uri: str) -> tuple[str, str]:
     bucket, _, name = uri[len("gs://") :].partition("/")
     if not bucket or not name:

@@ -14,6 +14,7 @@ actually covered (the union of the windows, which overlap).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from models.artifact import ArtifactCard
 from models.detector import calibrate, load_detector
 from models.spoof_metrics import equal_error_rate, min_dcf
-from models.train_detector import TrackWindows, _load_windows, detector_tracks, load_split, read_corpus, track_logits
+from models.train_detector import TrackWindows, detector_tracks, load_split, load_windows, read_corpus, track_logits
 from trackguard.home import Home
 
 CONTEXT_WINDOWS = (1, 2, 4, 8)
@@ -76,15 +78,22 @@ def context_table(net: Any, windows: Sequence[TrackWindows], y: np.ndarray, k: i
     return pd.DataFrame(rows)
 
 
+@dataclasses.dataclass
+class ScoredTracks:
+    scores: pd.DataFrame  # one row per scored track: the report's input
+    context: pd.DataFrame  # accuracy vs seconds of context
+    card: ArtifactCard
+    undecodable: dict[str, str]  # upload_id -> error code: reported, not silently dropped
+
+
 def score_tracks(artifact_dir: Path, corpus_dir: Path, split: str = "test",
-                 contexts: Sequence[int] = CONTEXT_WINDOWS) -> tuple[pd.DataFrame, pd.DataFrame, Any]:
-    """Per-track scores (the report's input), the context table, and the artifact card."""
+                 contexts: Sequence[int] = CONTEXT_WINDOWS) -> ScoredTracks:
     model = load_detector(artifact_dir, "cpu")
     spec = model.card.spec
     k, max_windows = int(spec["pooling_k"]), int(spec["max_windows"])
     tracks = select_tracks(corpus_dir, artifact_dir, split)
     cache = Home.from_env().cache / "detector-windows"
-    tracks, windows, failed = _load_windows(tracks, cache, spec, max(max_windows, max(contexts)), None)
+    tracks, windows, failed = load_windows(tracks, cache, spec, max(max_windows, max(contexts)), None)
     y = tracks["is_synthetic"].to_numpy(dtype=bool)
     logits = track_logits(model.net, windows, k, max_windows)
     probs = calibrate(torch.from_numpy(logits), model.card.calibration).numpy()
@@ -92,15 +101,15 @@ def score_tracks(artifact_dir: Path, corpus_dir: Path, split: str = "test",
         "upload_id": tracks.index, "is_synthetic": y, "generator_family": tracks["family"].where(y, None),
         "codec": tracks["codec"].to_numpy(), "logit": logits, "probability": probs, "split": split,
     })
-    scores.attrs["undecodable"] = failed  # upload_id -> error code; reported, not silently dropped
-    ctx = context_table(model.net, windows, y, k, float(spec["win_s"]), [c for c in contexts if c <= max(contexts)])
-    return scores, ctx, model.card
+    ctx = context_table(model.net, windows, y, k, float(spec["win_s"]), contexts)
+    return ScoredTracks(scores, ctx, model.card, failed)
 
 
 def evaluate_detector(artifact_dir: Path, corpus_dir: Path, out_dir: Path, split: str = "test") -> dict[str, Any]:
     from trackguard.reports.detector_report import write_detector_report
 
-    scores, ctx, card = score_tracks(Path(artifact_dir), Path(corpus_dir), split)
+    scored = score_tracks(Path(artifact_dir), Path(corpus_dir), split)
+    scores, card = scored.scores, scored.card
     meta = {
         "model_id": card.model_id, "threshold": card.threshold,
         "data": f"synthetic corpus at {corpus_dir}, {split} split ({len(scores)} vocal uploads)",
@@ -108,9 +117,9 @@ def evaluate_detector(artifact_dir: Path, corpus_dir: Path, out_dir: Path, split
                    f"--split {split}",
         "heldout_family": card.metrics.get("holdout_family"),
         "training_data": card.training_data,
-        "undecodable_uploads": scores.attrs.get("undecodable", {}),
+        "undecodable_uploads": scored.undecodable,
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     scores.to_parquet(out_dir / "scores.parquet")
     return write_detector_report(scores, out_dir, title=f"Synthetic-voice detector evaluation: {card.model_id}",
-                                 meta=meta, context=ctx)
+                                 meta=meta, context=scored.context)

@@ -53,6 +53,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from features.io import file_identity
 from models.artifact import ArtifactCard, save_card
 from models.calibration import fit_platt
 from models.detector import WEIGHTS_FILE, calibrate, score_windows, topk_mean
@@ -165,14 +166,8 @@ def assign_splits(tracks: pd.DataFrame, seed: int = 0, fractions: Sequence[float
 
 
 def _cache_file(cache_dir: Path, uri: str, spec: Mapping[str, Any], n_windows: int) -> Path:
-    path = uri[len("file://") :] if uri.startswith("file://") else uri
-    try:
-        st = os.stat(path)
-        ident = f"{st.st_size}:{st.st_mtime_ns}"
-    except OSError:
-        ident = "nostat"
     params = f"{spec['sample_rate']}|{spec['win_s']}|{spec['hop_s']}|{n_windows}"
-    key = hashlib.sha1(f"{WINDOW_CACHE_VERSION}|{uri}|{ident}|{params}".encode()).hexdigest()
+    key = hashlib.sha1(f"{WINDOW_CACHE_VERSION}|{uri}|{file_identity(uri)}|{params}".encode()).hexdigest()
     return cache_dir / key[:2] / f"{key}.npz"
 
 
@@ -393,7 +388,7 @@ class TrainingSet:
     pair: np.ndarray  # [N] index of the bona fide twin's window at the same time span, or -1
 
 
-def _load_windows(
+def load_windows(
     tracks: pd.DataFrame, cache_dir: Path, spec: Mapping[str, Any], n_windows: int, workers: int | None
 ) -> tuple[pd.DataFrame, list[TrackWindows], dict[str, str]]:
     """Decode (or read from the cache) every track's windows; drop the ones that fail to decode."""
@@ -481,7 +476,7 @@ def prepare_data(
             raise ValueError(f"holdout family {holdout_family!r} has no clones in {corpus_dir}")
         split = split.where(~(held_out & split.ne("test").to_numpy()), "excluded")
     cache = Path(cache_dir) if cache_dir else Home.from_env().cache / "detector-windows"
-    tracks, windows, failed = _load_windows(tracks, cache, spec, n_windows, workers)
+    tracks, windows, failed = load_windows(tracks, cache, spec, n_windows, workers)
     return PreparedData(tracks, split.loc[tracks.index], windows, failed)
 
 

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from features.history import history_features
+from features.io import file_identity
 from features.metadata import ProtectedNames
 from models.artifact import ArtifactCard, load_card, save_card
 from models.calibration import fit_platt
@@ -104,13 +105,7 @@ def _cache_key(uri: str, sample_rate: int) -> str:
 
     Remote objects (gs://) are keyed on the URI alone: upload objects are immutable.
     """
-    path = uri[len("file://") :] if uri.startswith("file://") else uri
-    try:
-        st = os.stat(path)
-        ident = f"{st.st_size}:{st.st_mtime_ns}"
-    except OSError:
-        ident = "nostat"
-    return hashlib.sha1(f"{STATS_CACHE_VERSION}|{uri}|{ident}|{sample_rate}".encode()).hexdigest()
+    return hashlib.sha1(f"{STATS_CACHE_VERSION}|{uri}|{file_identity(uri)}|{sample_rate}".encode()).hexdigest()
 
 
 def _decode_stats(uri: str, sample_rate: int) -> dict[str, Any]:

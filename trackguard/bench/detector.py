@@ -27,7 +27,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from models.artifact import ArtifactCard, load_card
+from models.artifact import ArtifactCard
 from models.base import TrackInput
 from models.detector import LoadedDetector, WindowDetector, load_detector, pick_device, score_windows
 from models.detector_nets import build_net, count_parameters, place
@@ -164,6 +164,3 @@ def bench_detector(tiers: Sequence[str], device: str | None, artifact: str | Non
     emit("detector throughput (synthetic audio)", rows, json_path, extra)
     return rows
 
-
-def artifact_arch(artifact: str) -> str:
-    return str(load_card(Path(artifact)).spec["arch"])
