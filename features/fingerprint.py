@@ -445,3 +445,18 @@ def fingerprint_file(path: str | Path) -> Fingerprint:
 
     audio = decode_audio(str(path), target_sr=SAMPLE_RATE, min_duration_s=1.0)
     return fingerprint(audio.samples, audio.sample_rate)
+
+
+def save_fingerprint(fp: Fingerprint, path: str | Path) -> None:
+    """Write ``fp`` as one .npz (arrays plus the two scalars); see `load_fingerprint`."""
+    np.savez(path, hashes=fp.hashes, times=fp.times, pitches=fp.pitches, strength=fp.strength,
+             probe_hashes=fp.probe_hashes, probe_rows=fp.probe_rows,
+             scalars=np.array([fp.duration_s, fp.n_peaks], dtype=np.float64))
+
+
+def load_fingerprint(path: str | Path) -> Fingerprint:
+    with np.load(path) as z:
+        duration_s, n_peaks = (float(v) for v in z["scalars"])
+        return Fingerprint(hashes=z["hashes"], times=z["times"], pitches=z["pitches"], strength=z["strength"],
+                           probe_hashes=z["probe_hashes"], probe_rows=z["probe_rows"], duration_s=duration_s,
+                           n_peaks=int(n_peaks))

@@ -81,6 +81,9 @@ class TrackScorer(ModelHandler[TrackInput, PredictionResult, ModelT], Generic[Mo
 
     slot: str = ""
     name: str = ""
+    # False for scorers that read only metadata and statistics: the pipeline may drop the
+    # samples before them, and attach batch-wide evidence (duplicates) that needs every track.
+    needs_audio: bool = True
 
     def __init__(self, artifact_path: str | None = None, **params: Any) -> None:
         super().__init__()

@@ -29,6 +29,7 @@ from features.history import HISTORY_FEATURES
 from features.metadata import METADATA_FEATURES, ZERO_WIDTH, MetadataFeatures, ProtectedNames, metadata_features
 from models.artifact import ArtifactCard, load_card
 from models.base import SpamOutput, TrackInput, TrackScorer, register
+from models.duplicates import DUPLICATE_FEATURES, DuplicateFinding
 from trackguard.contracts import ManifestRow
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,8 @@ AUDIO_STAT_KEYS = (
     "dynamic_range_db",
 )
 CATEGORICAL_FEATURES = ("distributor_id", "genre")
-FEATURES = (*METADATA_FEATURES, "duration_s", *AUDIO_STAT_KEYS, *HISTORY_FEATURES, *CATEGORICAL_FEATURES)
+FEATURES = (*METADATA_FEATURES, "duration_s", *AUDIO_STAT_KEYS, *HISTORY_FEATURES, *DUPLICATE_FEATURES,
+            *CATEGORICAL_FEATURES)
 
 
 def feature_values(
@@ -57,8 +59,12 @@ def feature_values(
     history: Mapping[str, float],
     protected: ProtectedNames | None,
     profiles: Mapping[str, str] | None,
+    duplicates: Mapping[str, float] | None = None,
 ) -> tuple[dict[str, Any], MetadataFeatures]:
-    """One upload's raw feature values (categoricals as strings) plus its name-match context."""
+    """One upload's raw feature values (categoricals as strings) plus its name-match context.
+
+    ``duplicates``: `DuplicateFinding.features()`; missing (NaN) when the upload was not matched.
+    """
     meta = metadata_features(row.title, row.artist_name, row.claimed_artist_id, row.declared_ai, protected, profiles)
     values: dict[str, Any] = dict(meta.values)
     values["duration_s"] = float(duration_s)
@@ -67,6 +73,8 @@ def feature_values(
     for key in HISTORY_FEATURES:
         value = history.get(key)
         values[key] = math.nan if value is None else float(value)
+    for key in DUPLICATE_FEATURES:
+        values[key] = float((duplicates or {}).get(key, math.nan))
     values["distributor_id"] = row.distributor_id or None
     values["genre"] = row.genre or None
     return values, meta
@@ -176,6 +184,19 @@ def _describe_history(name: str, v: float) -> str | None:
     return texts.get(name, f"{name} = {v:.3g}")
 
 
+def _describe_duplicates(name: str, v: float) -> str | None:
+    texts = {
+        "duplicate_prior_matches": f"near-duplicate of {_n(v, 'earlier upload')}" if v >= 1 else None,
+        "duplicate_match_score": f"{_pct(v)} of an earlier upload's fingerprint survives in this one"
+        if v > 0
+        else None,
+        "uploader_duplicate_share": f"{_pct(v)} of this uploader's earlier uploads were near-duplicates"
+        if v > 0
+        else None,
+    }
+    return texts.get(name)
+
+
 def _describe_audio(name: str, v: float, ctx: Mapping[str, Any]) -> str:
     lo, hi = ctx.get("short_band_s", (30.0, 32.0))
     if name == "duration_s":
@@ -215,6 +236,8 @@ def describe(name: str, value: Any, ctx: Mapping[str, Any]) -> str | None:
         return _describe_meta(name, v, ctx)
     if name in HISTORY_FEATURES:
         return _describe_history(name, v)
+    if name in DUPLICATE_FEATURES:
+        return _describe_duplicates(name, v)
     return _describe_audio(name, v, ctx)
 
 
@@ -269,6 +292,8 @@ class SpamScorer(TrackScorer[SpamModel]):
     """LightGBM spam classifier; params may override ``protected_names`` and ``profiles``,
     and supply ``history`` (upload_id → history feature dict) when tracks carry none."""
 
+    needs_audio = False
+
     def load_model(self) -> SpamModel:
         import lightgbm as lgb
 
@@ -283,6 +308,11 @@ class SpamScorer(TrackScorer[SpamModel]):
 
     def model_id(self, model: SpamModel) -> str:
         return model.card.model_id
+
+    @staticmethod
+    def _duplicate(track: TrackInput) -> DuplicateFinding | None:
+        finding = (getattr(track, "extra", None) or {}).get("duplicate")
+        return finding if isinstance(finding, DuplicateFinding) else None
 
     def _history(self, track: TrackInput) -> Mapping[str, float]:
         extra = getattr(track, "extra", None) or {}
@@ -299,8 +329,10 @@ class SpamScorer(TrackScorer[SpamModel]):
         for track in batch:
             history = self._history(track)
             model.check_history(history)
+            finding = self._duplicate(track)
             values, meta = feature_values(
-                track.row, track.stats, track.duration_s, history, model.protected, model.profiles
+                track.row, track.stats, track.duration_s, history, model.protected, model.profiles,
+                finding.features() if finding else None,
             )
             rows.append(values)
             metas.append(meta)
@@ -337,11 +369,16 @@ class SpamScorer(TrackScorer[SpamModel]):
         evidence = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in values.items()}
         evidence["margin"] = margin
         evidence["contributions"] = {features[j]: round(float(contrib[j]), 4) for j in top if contrib[j] > 0}
-        extra = getattr(track, "extra", None) or {}
+        finding = self._duplicate(track)
+        duplicate_reason = finding.reason() if finding else None
+        if finding is not None and duplicate_reason:
+            # the match itself is the strongest evidence: first, with the span a reviewer can check
+            reasons = [duplicate_reason, *(r for r in reasons if not r.startswith("near-duplicate of"))]
+            evidence["duplicate"] = dataclasses.asdict(finding)
         return SpamOutput(
             score=score,
             reasons=reasons,
-            duplicate_of=extra.get("duplicate_of"),
-            duplicate_ratio=extra.get("duplicate_ratio"),
+            duplicate_of=finding.duplicate_of if finding else None,
+            duplicate_ratio=finding.normalised_score if finding and finding.duplicate_of else None,
             features=evidence,
         )

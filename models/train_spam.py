@@ -13,6 +13,7 @@ per upload, so a second run does not decode again.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import logging
@@ -33,6 +34,7 @@ from features.io import file_identity
 from features.metadata import ProtectedNames
 from models.artifact import ArtifactCard, load_card, save_card
 from models.calibration import fit_platt
+from models.duplicates import DUPLICATE_FEATURES, DuplicateCatalogue, DuplicatePolicy, UploadFingerprint, findings_frame
 from models.spam import AUDIO_STAT_KEYS, BOOSTER_FILE, CATEGORICAL_FEATURES, FEATURES, calibrate, encode, feature_values
 from trackguard.contracts import TrackguardError, validate_manifest_row
 from trackguard.home import Home
@@ -108,9 +110,12 @@ def _cache_key(uri: str, sample_rate: int) -> str:
     return hashlib.sha1(f"{STATS_CACHE_VERSION}|{uri}|{file_identity(uri)}|{sample_rate}".encode()).hexdigest()
 
 
-def _decode_stats(uri: str, sample_rate: int) -> dict[str, Any]:
+def _decode_stats(uri: str, sample_rate: int, fingerprint_file: Path) -> dict[str, Any]:
+    """Audio statistics of one upload; its (query-thinned) fingerprint goes to ``fingerprint_file``."""
     from features.decode import decode_audio
+    from features.fingerprint import fingerprint, save_fingerprint
     from features.stats import audio_stats
+    from models.duplicates import for_query
 
     try:
         audio = decode_audio(uri, target_sr=sample_rate)
@@ -118,15 +123,25 @@ def _decode_stats(uri: str, sample_rate: int) -> dict[str, Any]:
         return {"error_code": exc.code.value}
     stats = {k: float(v) for k, v in audio_stats(audio.samples, audio.sample_rate).items()}
     stats["duration_s"] = float(audio.duration_s)
+    fingerprint_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = fingerprint_file.with_name(f"{fingerprint_file.stem}.{os.getpid()}.tmp.npz")
+    save_fingerprint(for_query(fingerprint(audio.samples, audio.sample_rate)), tmp)
+    tmp.replace(fingerprint_file)
     return stats
+
+
+def _fingerprint_path(stats_file: Path) -> Path:
+    return stats_file.with_suffix(".fp.npz")
 
 
 def _cached_stats(args: tuple[str, str, int]) -> dict[str, Any]:
     uri, cache_file, sample_rate = args
     path = Path(cache_file)
     if path.exists():
-        return dict(json.loads(path.read_text()))
-    stats = _decode_stats(uri, sample_rate)
+        stats = dict(json.loads(path.read_text()))
+        if "error_code" in stats or _fingerprint_path(path).exists():
+            return stats
+    stats = _decode_stats(uri, sample_rate, _fingerprint_path(path))
     if stats.get("error_code") in ("audio_missing", "internal_error"):
         return stats  # may be transient (a file still being written, a network error): do not remember it
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -136,14 +151,21 @@ def _cached_stats(args: tuple[str, str, int]) -> dict[str, Any]:
     return stats
 
 
+def _stats_file(cache_dir: Path, uri: str, sample_rate: int) -> Path:
+    key = _cache_key(uri, sample_rate)
+    return cache_dir / key[:2] / f"{key}.json"
+
+
 def compute_audio_stats(
     manifest: pd.DataFrame, cache_dir: Path, sample_rate: int = 16000, workers: int | None = None
 ) -> pd.DataFrame:
-    """Audio statistics per upload (index upload_id), decoded once and cached as JSON per upload."""
-    jobs = [
-        (str(uri), str(cache_dir / (key := _cache_key(str(uri), sample_rate))[:2] / f"{key}.json"), sample_rate)
-        for uri in manifest["audio_uri"]
-    ]
+    """Audio statistics per upload (index upload_id), decoded once and cached as JSON per upload.
+
+    The same decode caches each upload's fingerprint (see `load_fingerprints`); column
+    ``fingerprint_file`` says where (None when the audio could not be decoded).
+    """
+    files = [_stats_file(cache_dir, str(uri), sample_rate) for uri in manifest["audio_uri"]]
+    jobs = [(str(uri), str(f), sample_rate) for uri, f in zip(manifest["audio_uri"], files, strict=True)]
     workers = workers or min(4, os.cpu_count() or 1)
     if workers > 1 and len(jobs) > 8:
         with ProcessPoolExecutor(workers) as pool:
@@ -154,7 +176,33 @@ def compute_audio_stats(
     for col in (*AUDIO_STAT_KEYS, "duration_s"):
         if col not in frame:
             frame[col] = np.nan
+    fp_files = [str(_fingerprint_path(f)) if _fingerprint_path(f).exists() else None for f in files]
+    frame["fingerprint_file"] = fp_files
     return frame
+
+
+def duplicate_table(manifest: pd.DataFrame, stats: pd.DataFrame, policy: DuplicatePolicy | None = None
+                    ) -> pd.DataFrame:
+    """As-of duplicate features per valid upload (index upload_id), matched in upload-time order.
+
+    The same `DuplicateCatalogue.match` the sweep runs, on a throw-away catalogue, so
+    training sees exactly the features serving computes.
+    """
+    from features.fingerprint import load_fingerprint
+
+    files = stats["fingerprint_file"].groupby(level=0).first() if "fingerprint_file" in stats else pd.Series()
+    durations = stats["duration_s"].groupby(level=0).first()
+    batch = []
+    for raw in manifest.to_dict("records"):
+        try:
+            row = validate_manifest_row(raw)
+        except TrackguardError:
+            continue
+        path = files.get(row.upload_id)
+        if isinstance(path, str):
+            batch.append(UploadFingerprint(row.upload_id, row.uploaded_at, row.uploader_id,
+                                           float(durations.get(row.upload_id, 0.0)), load_fingerprint(path)))
+    return findings_frame(DuplicateCatalogue(None, policy).match(batch))
 
 
 # ---------------------------------------------------------------- features and split
@@ -175,6 +223,8 @@ def build_feature_table(
     durations = stats["duration_s"].groupby(level=0).first()
     hist_in = manifest.assign(upload_id=ids, duration_s=ids.map(durations).to_numpy())
     history = history_features(hist_in, SHORT_BAND_S).to_dict("index")
+    duplicates = duplicate_table(manifest, stats)
+    duplicate_features = duplicates[list(DUPLICATE_FEATURES)].to_dict("index")
     stats_by_id = stats.to_dict("index")
     rows, confusable = [], {}
     for raw in manifest.to_dict("records"):
@@ -186,8 +236,10 @@ def build_feature_table(
             continue  # a repeated upload_id is a duplicate_upload_id error
         st = stats_by_id.get(row.upload_id, {})
         duration = st.get("duration_s", math.nan)
-        values, meta = feature_values(row, st, duration, history.get(row.upload_id, {}), protected, profiles)
+        values, meta = feature_values(row, st, duration, history.get(row.upload_id, {}), protected, profiles,
+                                      duplicate_features.get(row.upload_id))
         values["upload_id"], values["uploaded_at"] = row.upload_id, row.uploaded_at
+        values["duplicate_of"] = duplicates["duplicate_of"].get(row.upload_id)
         rows.append(values)
         confusable[row.upload_id] = meta.confusable_with
     return pd.DataFrame(rows).set_index("upload_id"), confusable
@@ -296,6 +348,51 @@ def evaluate_rules(y: np.ndarray, flagged: np.ndarray, labels: pd.DataFrame) -> 
     }
 
 
+def _earlier_same_content(table: pd.DataFrame, labels: pd.DataFrame) -> pd.Series:
+    """Per upload: True when an earlier labelled upload has the same content (song) id."""
+    content = labels["content_id"] if "content_id" in labels else pd.Series(None, index=labels.index)
+    order = pd.DataFrame({"t": pd.to_datetime(table["uploaded_at"].reindex(labels.index), utc=True),
+                          "c": content}).sort_values(["t"], kind="stable")
+    seen = order["c"].notna() & order.duplicated("c", keep="first")
+    return seen.reindex(labels.index).fillna(False).astype(bool)
+
+
+def evaluate_duplicates(table: pd.DataFrame, labels: pd.DataFrame) -> dict[str, Any]:
+    """Duplicate matching against the corpus's ground truth, over every labelled upload.
+
+    Matching is not learned from the labels, so all splits are fair to count. Two truths:
+    the re-upload spam (``spam_type == duplicate``), and *shared content*: an earlier
+    upload has the same song, which also covers a clone made over its bona fide twin's
+    accompaniment (a real content match, routed by the detector first). A match is
+    *right* when it names an upload with the same content.
+    """
+    found = table["duplicate_of"].reindex(labels.index)
+    predicted = found.notna().to_numpy()
+    reupload = (labels["spam_type"].astype(str) == "duplicate").to_numpy()
+    shared = _earlier_same_content(table, labels).to_numpy()
+    content = labels.get("content_id", pd.Series(None, index=labels.index))
+    right = np.array([isinstance(f, str) and f in content.index and content.get(f) == content.get(uid)
+                      and isinstance(content.get(uid), str) for uid, f in found.items()])
+    transforms = labels.get("duplicate_transform", pd.Series(None, index=labels.index, dtype=object))
+    transforms = transforms.astype(object).where(transforms.notna(), "").astype(str)
+    return {
+        "n": len(labels),
+        "n_reuploads": int(reupload.sum()),
+        "n_shared_content": int(shared.sum()),
+        "n_matched": int(predicted.sum()),
+        "precision_same_content": float(right[predicted].mean()) if predicted.any() else float("nan"),
+        "recall_reuploads": float(predicted[reupload].mean()) if reupload.any() else float("nan"),
+        "recall_shared_content": float(predicted[shared].mean()) if shared.any() else float("nan"),
+        "matched_by_kind": {str(k): int(v) for k, v in labels["kind"][predicted].value_counts().items()},
+        "wrong_matches": sorted(str(u) for u in labels.index[predicted & ~right]),
+        "recall_by_transform": {
+            t: {"recall": float(predicted[reupload & (transforms == t).to_numpy()].mean()),
+                "n": int((reupload & (transforms == t).to_numpy()).sum())}
+            for t in sorted(set(transforms[reupload]))
+        },
+    }
+
+
 # ---------------------------------------------------------------- training
 
 
@@ -373,6 +470,7 @@ def train_from_tables(
         "protected_names": protected_list,
         "profiles": profiles,
         "short_band_s": list(SHORT_BAND_S),
+        "duplicate_policy": dataclasses.asdict(DuplicatePolicy()),  # the matching its duplicate features saw
         "lgb_params": {**lgb_params(int(masks["train"].sum()), seed), "num_boost_round": NUM_ROUNDS},
     }
     card = ArtifactCard(
@@ -392,22 +490,31 @@ def train_from_tables(
     return card
 
 
-def evaluate_corpus(artifact_dir: Path, corpus_dir: Path, cache_dir: Path | None = None) -> dict[str, Any]:
-    """Score every labelled upload of another corpus with a saved artifact: an out-of-corpus test.
+def labelled_feature_table(
+    corpus_dir: Path, spec: Mapping[str, Any] | None = None, cache_dir: Path | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Raw feature values (index upload_id) and their labels for every labelled upload of a corpus.
 
     Protected names and profiles come from that corpus's artists (they are deployment
-    data, like the enrolment database), everything else from the artifact.
+    data, like the enrolment database); ``spec`` (a model card's) sets the name
+    distance. Bad-input uploads are left out: they are error verdicts, not spam.
     """
+    manifest, labels, artists = load_corpus(Path(corpus_dir))
+    stats = compute_audio_stats(manifest, cache_dir or Home.from_env().cache / "spam-stats")
+    distance = float((spec or SPEC_DEFAULTS).get("name_max_distance", SPEC_DEFAULTS["name_max_distance"]))
+    protected = ProtectedNames(protected_names_from(artists), distance)
+    table, _ = build_feature_table(manifest, stats, protected, profiles_from(artists))
+    labels = _labelled(table, labels)
+    return table.loc[labels.index], labels
+
+
+def evaluate_corpus(artifact_dir: Path, corpus_dir: Path, cache_dir: Path | None = None) -> dict[str, Any]:
+    """Score every labelled upload of another corpus with a saved artifact: an out-of-corpus test."""
     import lightgbm as lgb
 
     card = load_card(Path(artifact_dir))
     booster = lgb.Booster(model_file=str(Path(artifact_dir) / BOOSTER_FILE))
-    manifest, labels, artists = load_corpus(Path(corpus_dir))
-    stats = compute_audio_stats(manifest, cache_dir or Home.from_env().cache / "spam-stats")
-    protected = ProtectedNames(protected_names_from(artists), float(card.spec["name_max_distance"]))
-    table, _ = build_feature_table(manifest, stats, protected, profiles_from(artists))
-    labels = _labelled(table, labels)
-    table = table.loc[labels.index]
+    table, labels = labelled_feature_table(Path(corpus_dir), card.spec, cache_dir)
     x = encode(table.to_dict("records"), card.spec["features"], card.spec["categories"])
     p = calibrate(np.asarray(booster.predict(x, raw_score=True)), card.calibration)
     y = labels["is_spam"].to_numpy(dtype=bool)
@@ -415,6 +522,7 @@ def evaluate_corpus(artifact_dir: Path, corpus_dir: Path, cache_dir: Path | None
         "corpus": str(Path(corpus_dir).resolve()),
         "model": evaluate(y, p, float(card.threshold if card.threshold is not None else 0.5), labels),
         "rules_baseline": evaluate_rules(y, rules_baseline(table), labels),
+        "duplicates": evaluate_duplicates(table, labels),
     }
 
 
@@ -444,6 +552,7 @@ def _metrics(
         "dev": {"pr_auc": average_precision(y[dev], p[dev])},
         "test": evaluate(y[test], p[test], float(op["threshold"]), labels[test]),
         "rules_baseline_test": evaluate_rules(y[test], rules[test], labels[test]),
+        "duplicates_all_splits": evaluate_duplicates(table, labels),
         "feature_gain_top": {f: round(float(g), 2) for f, g in top},
     }
 

@@ -17,6 +17,7 @@ import dataclasses
 from typing import Any
 
 from models.base import DetectorOutput, SpamOutput, TrackInput, VerifierOutput
+from models.duplicates import DuplicateFinding
 from models.voiceprints import ArtistPolicy
 from pipelines.config import PipelineConfig
 from trackguard.contracts import Decision, Queue, Verdict
@@ -34,6 +35,7 @@ class Scores:
     verifier: VerifierOutput | None
     spam: SpamOutput | None
     model_versions: dict[str, str]
+    duplicate: DuplicateFinding | None = None  # the catalogue match, when duplicate matching is on
 
 
 def _impersonation(track: TrackInput, artist: ArtistPolicy | None,
@@ -54,6 +56,7 @@ def decide(track: TrackInput, scores: Scores, artists: dict[str, ArtistPolicy],
     det, ver, spam = scores.detector, scores.verifier, scores.spam
     verdict = Verdict(upload_id=track.row.upload_id, decision=Decision.PASS, model_versions=dict(scores.model_versions))
     _attach_evidence(verdict, det, ver, spam)
+    verdict.duplicate_of = duplicate_of(scores)
     synthetic = det is not None and det.score >= thresholds.synthetic
     matched = ver.matched_artist_id if ver else None
     queue: Queue | None = None
@@ -66,7 +69,7 @@ def decide(track: TrackInput, scores: Scores, artists: dict[str, ArtistPolicy],
         queue, reasons = Queue.PROFILE_MISMATCH, ["profile_mismatch"] + (["synthetic_voice"] if synthetic else [])
     elif synthetic and not track.row.declared_ai:
         queue, reasons = Queue.UNDISCLOSED_AI, ["synthetic_voice", "undisclosed_ai"]
-    elif spam is not None and spam.duplicate_of:
+    elif duplicate_of(scores):
         queue, reasons = Queue.DUPLICATES, ["duplicate"]
     elif spam is not None and spam.score >= thresholds.spam:
         queue, reasons = Queue.SPAM, ["spam"]
@@ -76,6 +79,13 @@ def decide(track: TrackInput, scores: Scores, artists: dict[str, ArtistPolicy],
         verdict.decision, verdict.priority = Decision.REVIEW, cfg.priority(queue.value)
     verdict.queue, verdict.reasons = queue, reasons
     return verdict
+
+
+def duplicate_of(scores: Scores) -> str | None:
+    """The earlier upload this one copies: the catalogue's finding, else what the spam scorer saw."""
+    if scores.duplicate is not None:
+        return scores.duplicate.duplicate_of
+    return scores.spam.duplicate_of if scores.spam is not None else None
 
 
 def _attach_evidence(verdict: Verdict, det: DetectorOutput | None, ver: VerifierOutput | None,
@@ -89,7 +99,6 @@ def _attach_evidence(verdict: Verdict, det: DetectorOutput | None, ver: Verifier
     if spam is not None:
         verdict.spam_score = float(spam.score)
         verdict.spam_reasons = list(spam.reasons)
-        verdict.duplicate_of = spam.duplicate_of
 
 
 def thresholds_from(cfg: PipelineConfig, stored: dict[str, Any]) -> Thresholds:

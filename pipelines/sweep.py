@@ -28,6 +28,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.config import PipelineConfig, load_config
+from pipelines.duplicates import with_catalogue
 from pipelines.history import HistoryFeatures
 from pipelines.transforms import ScoreUploads, fallback_upload_id
 from trackguard.contracts import ErrorCode, Verdict, error_verdict
@@ -163,6 +164,8 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     ap.add_argument("--out", required=True, help="output directory (verdicts.parquet is written here)")
     ap.add_argument("--policy", default=None, help="decision policy YAML (default: pipelines/policy.yaml)")
     ap.add_argument("--db-url", default=None, help="moderation DB URL (default: SQLite under TRACKGUARD_HOME)")
+    ap.add_argument("--catalogue", default=None,
+                    help="duplicate catalogue directory (default: policy duplicates.catalogue, under TRACKGUARD_HOME)")
     ap.add_argument("--workers", type=int, default=1,
                     help="local runner workers: only 1 is accepted (see LOCAL_PARALLELISM_REFUSED)")
     return ap.parse_known_args(argv)
@@ -204,6 +207,8 @@ def check_complete(catalog_ids: set[str], verdict_ids: list[str]) -> None:
 def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = None) -> SweepResult:
     args, beam_args = parse_args(argv)
     cfg = load_config(args.policy, args.db_url)
+    if args.catalogue:
+        cfg = with_catalogue(cfg, args.catalogue)
     Path(args.out).mkdir(parents=True, exist_ok=True)
     prepare_stores(cfg.db_url)
     start = time.perf_counter()

@@ -20,12 +20,22 @@ from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import PredictionResult, RunInference
 
 from features.decode import decode_audio
+from features.fingerprint import fingerprint
 from features.stats import audio_stats
 from features.windows import vocal_activity_windows
 from models.artifact import ArtifactError, load_card
 from models.base import TrackInput, TrackScorer, create_scorer
+from models.duplicates import for_query
 from pipelines.config import PipelineConfig
 from pipelines.decide import Scores, Thresholds, decide, thresholds_from
+from pipelines.duplicates import (
+    DUPLICATE,
+    FINGERPRINT,
+    FindDuplicates,
+    attach_duplicate,
+    duplicates_enabled,
+    release_audio,
+)
 from trackguard.contracts import ErrorCode, ManifestRow, TrackguardError, Verdict, error_verdict, validate_manifest_row
 
 log = logging.getLogger(__name__)
@@ -58,12 +68,13 @@ def featurize(row: ManifestRow, cfg: PipelineConfig) -> TrackInput:
                          min_duration_s=float(dec["min_duration_s"]), max_duration_s=float(dec["max_duration_s"]))
     windows = vocal_activity_windows(audio.samples, audio.sample_rate, win_s=float(win["win_s"]),
                                      hop_s=float(win["hop_s"]), max_windows=int(win["max_windows"]))
+    extra = {FINGERPRINT: for_query(fingerprint(audio.samples, audio.sample_rate))} if duplicates_enabled(cfg) else {}
     return TrackInput(
         row=row, samples=audio.samples, sample_rate=audio.sample_rate, duration_s=audio.duration_s,
         windows=[(w.start_s, w.end_s, w.vocal_score) for w in windows],
         stats=audio_stats(audio.samples, audio.sample_rate),
         source_format=audio.source_format, source_sample_rate=audio.source_sample_rate,
-        source_channels=audio.source_channels,
+        source_channels=audio.source_channels, extra=extra,
     )
 
 
@@ -102,7 +113,7 @@ class IsolatingScorer(TrackScorer[Any]):
     def __init__(self, inner: TrackScorer[Any]) -> None:
         super().__init__(inner.artifact_path, **inner.params)
         self.inner = inner
-        self.slot, self.name = inner.slot, inner.name
+        self.slot, self.name, self.needs_audio = inner.slot, inner.name, inner.needs_audio
 
     def load_model(self) -> Any:
         return self.inner.load_model()
@@ -168,7 +179,7 @@ class DecideVerdict(beam.DoFn):  # type: ignore[misc]
         yield decide(
             track,
             Scores(scores.get("detector"), scores.get("verifier"), scores.get("spam"),
-                   dict(track.extra.get("model_versions", {}))),
+                   dict(track.extra.get("model_versions", {})), track.extra.get(DUPLICATE)),
             self.artists, self.thresholds, self.cfg,
         )
 
@@ -213,14 +224,28 @@ class ScoreUploads(beam.PTransform):  # type: ignore[misc]
         if self.history is not None:
             current = current | "AttachHistory" >> beam.Map(_attach_history, beam.pvalue.AsDict(self.history))
         errors = [valid[ERRORS], tracks[ERRORS]]
+        findings = tracks.ok | "Duplicates" >> FindDuplicates(self.cfg) if duplicates_enabled(self.cfg) else None
+        released = False
         for scorer in self.scorers:
+            if not scorer.needs_audio and not released:
+                current, released = self._after_audio(current, findings), True
             predicted = current | f"Score[{scorer.slot}]" >> RunInference(scorer)
             attached = predicted | f"Attach[{scorer.slot}]" >> beam.ParDo(AttachScore(scorer.slot)).with_outputs(
                 ERRORS, main="ok")
             current = attached.ok
             errors.append(attached[ERRORS])
+        if not released:
+            current = self._after_audio(current, findings)
         decided = current | "Decide" >> beam.ParDo(DecideVerdict(self.cfg, self.thresholds))
         return [decided, *errors] | "AllVerdicts" >> beam.Flatten()
+
+
+    @staticmethod
+    def _after_audio(current: beam.PCollection, findings: beam.PCollection | None) -> beam.PCollection:
+        current = current | "ReleaseAudio" >> beam.Map(release_audio)
+        if findings is None:
+            return current
+        return current | "AttachDuplicates" >> beam.Map(attach_duplicate, beam.pvalue.AsDict(findings))
 
 
 def _attach_history(track: TrackInput, history: dict[str, dict[str, float]]) -> TrackInput:

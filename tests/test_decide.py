@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import numpy as np
 import pytest
 
 from models.base import DetectorOutput, SpamOutput, TrackInput, VerifierOutput
+from models.duplicates import DuplicateFinding
 from models.voiceprints import ArtistPolicy
 from pipelines.config import load_config
 from pipelines.decide import Scores, Thresholds, decide
@@ -85,6 +87,19 @@ def test_duplicates_then_spam() -> None:
     assert route(track(), scores(spam=0.9, duplicate_of="up-0"))[:2] == ("review", "duplicates")
     assert route(track(), scores(spam=0.9))[:2] == ("review", "spam")
     assert route(track(), scores(spam=0.59))[:2] == ("pass", None)
+
+
+def test_catalogue_finding_routes_duplicates_and_names_the_original() -> None:
+    finding = DuplicateFinding("up-1", "up-0", 40, 0.8, (0.0, 30.0), (0.0, 30.0), 1.0, 2.0, 1)
+    s = dataclasses.replace(scores(spam=0.1), duplicate=finding)
+    v = decide(track(), s, ARTISTS, THRESHOLDS, CFG)
+    assert (v.decision.value, v.queue.value if v.queue else None, v.duplicate_of) == ("review", "duplicates", "up-0")
+    # a synthetic upload is routed by the detector first, but keeps the duplicate evidence
+    v = decide(track(), dataclasses.replace(s, detector=DetectorOutput(0.9, [])), ARTISTS, THRESHOLDS, CFG)
+    assert v.queue is not None and v.queue.value == "undisclosed-ai" and v.duplicate_of == "up-0"
+    # no catalogue match: the spam scorer's own duplicate_of is not consulted over the finding
+    none = dataclasses.replace(scores(duplicate_of="stale"), duplicate=DuplicateFinding("up-1", None))
+    assert decide(track(), none, ARTISTS, THRESHOLDS, CFG).duplicate_of is None
 
 
 def test_verdict_carries_evidence_and_model_versions() -> None:

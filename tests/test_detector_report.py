@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from models.spoof_metrics import equal_error_rate, min_dcf
-from trackguard.reports.detector_report import markdown_table, write_detector_report
+from trackguard.reports.common import markdown_table
+from trackguard.reports.detector_report import write_detector_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 FAMILIES = ("fam-a", "fam-b", "fam-c", "fam-d")  # fam-c is held out, fam-d perfectly separated

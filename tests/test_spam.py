@@ -26,6 +26,7 @@ from features.metadata import (
     skeleton,
 )
 from models.base import TrackInput
+from models.duplicates import DuplicateFinding
 from models.spam import SpamScorer, reasons_from_contrib, visible
 from models.train_spam import average_precision, threshold_for_precision, time_split, train_from_tables
 from trackguard.contracts import validate_manifest_row
@@ -428,7 +429,14 @@ def test_train_then_score_end_to_end(tmp_path: Path) -> None:
         windows=[],
         stats={},
     )
+    finding = DuplicateFinding("probe", "u-orig", 55, 0.9, (1.0, 61.0), (0.0, 66.0), 1 / 1.1, -2.0, 3)
+    copied = scorer.score_batch([dataclasses.replace(probe, extra={"duplicate": finding})], model)[0]
+    assert copied.duplicate_of == "u-orig" and copied.duplicate_ratio == 0.9
+    assert copied.reasons[0].startswith("near-duplicate of upload u-orig: 0:01–1:01 here matches 0:00–1:06")
+    assert "pitch -2.0 st" in copied.reasons[0] and "tempo +10%" in copied.reasons[0]
+    assert copied.features["duplicate_prior_matches"] == 3.0
     out = scorer.score_batch([probe], model)[0]
+    assert out.duplicate_of is None and out.features["duplicate_prior_matches"] is None  # missing, not 0
     # the model may credit the lookalike to the confusable flag, the distance or the script mix
     assert any("'Мira Vale'" in r for r in out.reasons), out.reasons
     assert out.features["artist_confusable"] == 1.0 and "contributions" in out.features
@@ -477,7 +485,10 @@ def test_audio_stats_are_cached_per_upload(tmp_path: Path, monkeypatch: pytest.M
     assert np.isfinite(first.loc["a0", list(ts.AUDIO_STAT_KEYS)].to_numpy(dtype=float)).all()
     assert first.loc["gone", "error_code"] == "audio_missing" and math.isnan(first.loc["gone", "duration_s"])
 
-    def no_decoding(uri: str, sample_rate: int) -> dict[str, Any]:
+    assert first.loc["a1", "fingerprint_file"].endswith(".fp.npz")  # the same decode cached the fingerprint
+    assert pd.isna(first.loc["gone", "fingerprint_file"])
+
+    def no_decoding(uri: str, sample_rate: int, fingerprint_file: Path) -> dict[str, Any]:
         assert uri.endswith("missing.wav"), f"decoded {uri} again instead of using the cache"
         return {"error_code": "audio_missing"}  # a missing file is retried: it may still be arriving
 

@@ -79,6 +79,22 @@ def test_clean_uploads_are_not_errors(swept: dict[str, Path]) -> None:
     assert all(len(m) == 3 for m in scored["model_versions"])
 
 
+def test_reuploaded_duplicates_name_their_original(swept: dict[str, Path]) -> None:
+    """Each transformed re-upload (pitch, tempo, re-encode, ...) is matched to the song it copies."""
+    labels = pd.read_parquet(swept["corpus"] / "labels.parquet").set_index("upload_id")
+    verdicts = _verdicts(swept["out"]).set_index("upload_id")
+    content = labels["content_id"]
+    dups = labels[labels["spam_type"] == "duplicate"]
+    assert len(dups) >= 2
+    for uid in dups.index:
+        found = verdicts.loc[uid, "duplicate_of"]
+        assert isinstance(found, str) and content[found] == content[uid], (uid, dups.loc[uid, "duplicate_transform"])
+    clean = labels[labels["kind"] == "clean"].index
+    wrong = [u for u in clean if isinstance(verdicts.loc[u, "duplicate_of"], str)
+             and content[verdicts.loc[u, "duplicate_of"]] != content[u]]
+    assert not wrong, wrong
+
+
 def test_rerun_is_idempotent_and_cases_match_flags(swept: dict[str, Path]) -> None:
     from moderation.cases import CaseStore
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import apache_beam as beam
 import numpy as np
+import pandas as pd
 import pytest
 import soundfile as sf
 import yaml
@@ -22,7 +23,9 @@ from apache_beam.testing.util import assert_that, equal_to
 from models.base import DetectorOutput, SpamOutput, TrackInput, TrackScorer, VerifierOutput, register
 from pipelines.config import DEFAULT_POLICY, PipelineConfig, load_config
 from pipelines.transforms import ScoreUploads
+from trackguard.bench.fingerprint import music_like
 from trackguard.contracts import Segment
+from trackguard.home import Home
 
 
 @register("detector", "test-title")
@@ -63,12 +66,13 @@ def _config(tmp_path: Path) -> PipelineConfig:
                          "spam": {"name": "test-short", "artifact": "none"}}
     path = tmp_path / "policy.yaml"
     path.write_text(yaml.safe_dump(policy))
-    return load_config(path, db_url=f"sqlite:///{tmp_path / 'tg.db'}")
+    return load_config(path, db_url=f"sqlite:///{tmp_path / 'tg.db'}", home=Home(tmp_path / "home"))
 
 
 def _wav(path: Path, seconds: float) -> str:
-    t = np.arange(int(16000 * seconds)) / 16000
-    sf.write(path, (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 16000)
+    """Distinct music per file (seeded by the name): identical tones would rightly be duplicates."""
+    seed = sum(path.name.encode())
+    sf.write(path, music_like(seed, seconds, 16000).astype(np.float32), 16000)
     return str(path)
 
 
@@ -91,6 +95,7 @@ def rows(tmp_path: Path) -> list[dict[str, Any]]:
         _row("empty", str(tmp_path / "empty.wav")),
         _row("missing", str(tmp_path / "nope.wav")),
         _row("badtime", _wav(tmp_path / "f.wav", 6), uploaded_at="yesterday"),
+        _row("reupload", str(tmp_path / "a.wav"), uploader_id="farm", uploaded_at="2026-03-02T10:00:00Z"),
     ]
 
 
@@ -104,6 +109,7 @@ def test_one_verdict_per_upload_with_routing_and_dead_letters(tmp_path: Path, ro
         ("empty", "error", "errors", "audio_empty"),
         ("missing", "error", "errors", "audio_missing"),
         ("badtime", "error", "errors", "invalid_timestamp"),
+        ("reupload", "review", "duplicates", None),  # the same audio as "clean", a day later
     ]
     with TestPipeline() as p:
         verdicts = p | beam.Create(rows) | ScoreUploads(_config(tmp_path))
@@ -120,3 +126,17 @@ def test_verdicts_carry_model_ids_and_evidence(tmp_path: Path, rows: list[dict[s
                                                  len(v.synthetic_segments), v.reasons))
         assert_that(checked, equal_to([(["detector", "spam", "verifier"], 0.9, 1,
                                         ["synthetic_voice", "undisclosed_ai"])]))
+
+
+def test_duplicates_name_the_earlier_upload_and_rerun_gives_the_same(tmp_path: Path,
+                                                                      rows: list[dict[str, Any]]) -> None:
+    """The catalogue persists under the home; re-running sees both uploads indexed and still answers the same."""
+    cfg = _config(tmp_path)
+    chosen = [r for r in rows if r["upload_id"] in ("clean", "reupload", "short")]
+    for _ in range(2):
+        with TestPipeline() as p:
+            verdicts = p | beam.Create(chosen) | ScoreUploads(cfg)
+            assert_that(verdicts | beam.Map(lambda v: (v.upload_id, v.duplicate_of)),
+                        equal_to([("clean", None), ("reupload", "clean"), ("short", None)]))
+    ledger = pd.read_parquet(tmp_path / "home" / "catalogue" / "uploads.parquet")
+    assert sorted(ledger["upload_id"]) == ["clean", "reupload", "short"]

@@ -52,7 +52,8 @@ def _train_spam(a: argparse.Namespace) -> int:
     from models.train_spam import train_spam
 
     out = Path(a.out or Home.from_env().models / "spam")
-    card = train_spam(Path(a.corpus), out, seed=a.seed)
+    card = train_spam(Path(a.corpus), out, seed=a.seed, target_precision=a.target_precision,
+                      eval_corpora=[Path(c) for c in a.eval_corpus])
     print(json.dumps({"artifact": str(out), "model_id": card.model_id, "metrics": card.metrics}, indent=2))
     return 0
 
@@ -120,6 +121,36 @@ def _eval_detector(a: argparse.Namespace) -> int:
     metrics = evaluate_detector(artifact, Path(a.corpus), out, split=a.split)
     print(json.dumps(metrics, indent=2, default=str))
     print(f"report: {out / 'report.md'}")
+    return 0
+
+
+def _eval_spam(a: argparse.Namespace) -> int:
+    from models.eval_spam import evaluate_spam
+    from trackguard.reports.common import fmt
+
+    home = Home.from_env()
+    corpus = Path(a.corpus)
+    artifact = Path(a.artifact or home.models / "spam")
+    out = Path(a.out or home.root / "reports" / f"spam-{corpus.resolve().name}")
+    m = evaluate_spam(artifact, corpus, out, split=a.split)
+    model, rules = m["model"], m["rules_baseline"]
+    print(f"{m['data']}\n{m['split_note']}\n")
+    print(f"uploads {m['n']} ({m['n_spam']} spam): PR-AUC {fmt(m['pr_auc'])}, precision at recall 0.9 "
+          f"{fmt(m['precision_at_recall_0.9'])}")
+    for name, r in (("model at stored threshold " + fmt(m["threshold"]), model), ("rules baseline", rules)):
+        print(f"{name}: precision {fmt(r['precision'])}, recall {fmt(r['recall'])} ({r['n_true_positive']} of "
+              f"{r['n_spam']} spam; {r['n_flagged']} flagged)")
+    for kind, r in model["recall_by_spam_type"].items():
+        print(f"  recall {kind}: model {fmt(r['recall'])}, rules {fmt(rules['recall_by_spam_type'][kind]['recall'])}"
+              f" (n {r['n']})")
+    print(f"report: {out / 'report.md'} (with metrics.json, pr.png, importance.png, scores.parquet)")
+    return 0
+
+
+def _bench_spam(a: argparse.Namespace) -> int:
+    from trackguard.bench.spam import bench_spam
+
+    bench_spam([int(float(x)) for x in a.rows.split(",")], a.artifact, a.json)
     return 0
 
 
@@ -202,8 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = corpus.add_parser("make", help="generate a deterministic labelled corpus")
     p.add_argument("--out", required=True)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--size", choices=["small", "medium", "detector", "large"], default="small",
-                   help="small (tests), medium (demo), detector (many bona fide/clone twins), large")
+    p.add_argument("--size", choices=["small", "medium", "detector", "spam", "large"], default="small",
+                   help="small (tests), medium (demo), detector (many bona fide/clone twins), "
+                        "spam (~200 spam uploads of every type), large")
     p.set_defaults(func=_corpus_make)
 
     setup = sub.add_parser("setup", help="obtain local files").add_subparsers(required=True)
@@ -224,10 +256,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-augment", action="store_true", help="no codec/noise/reverb/pitch augmentation")
     p.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     p.set_defaults(func=_train_detector)
-    p = train.add_parser("spam", help="LightGBM spam classifier")
+    p = train.add_parser("spam", help="LightGBM spam classifier (time-based split, calibrated, with reasons)")
     p.add_argument("--corpus", required=True)
     p.add_argument("--out", default=None)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--target-precision", type=float, default=0.95,
+                   help="the spam threshold is the lowest reaching this precision on the dev split")
+    p.add_argument("--eval-corpus", action="append", default=[],
+                   help="another labelled corpus to test on (repeatable); results in metrics.external_test")
     p.set_defaults(func=_train_spam)
 
     _artists_parser(sub)
@@ -261,6 +297,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the artifact's own test split, or every vocal upload (for a corpus it never saw)")
     p.set_defaults(func=_eval_detector)
 
+    p = ev.add_parser("spam", help="spam report: PR-AUC, recall per spam type vs the rules baseline, importance, "
+                                   "reasons")
+    p.add_argument("--corpus", required=True)
+    p.add_argument("--artifact", default=None, help="trained spam model (default: TRACKGUARD_HOME/models/spam)")
+    p.add_argument("--out", default=None, help="report directory (default: TRACKGUARD_HOME/reports/spam-<corpus>)")
+    p.add_argument("--split", default="test", choices=["test", "all"],
+                   help="the latest 20 %% of uploads by time (honest on the training corpus), or every labelled "
+                        "upload (for a corpus the model never saw)")
+    p.set_defaults(func=_eval_spam)
+
     bench = sub.add_parser("bench", help="benchmarks (print a table; --json PATH writes the figures)")
     bsub = bench.add_subparsers(required=True)
     p = bsub.add_parser("sweep", help="per-stage and end-to-end throughput vs a decode-only floor")
@@ -281,6 +327,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--references", type=int, default=12, help="generated references for the robustness table (0: skip)")
     p.add_argument("--json", default=None)
     p.set_defaults(func=_bench_fingerprint)
+    p = bsub.add_parser("spam", help="spam features (metadata, history) and inference tracks/s per row count, "
+                                    "batched vs one at a time (synthetic rows)")
+    p.add_argument("--rows", default="1e3,1e4,1e5", help="row counts (synthetic uploads)")
+    p.add_argument("--artifact", default=None,
+                   help="spam model (default: TRACKGUARD_HOME/models/spam; a tiny one is trained if absent)")
+    p.add_argument("--json", default=None)
+    p.set_defaults(func=_bench_spam)
     return ap
 
 

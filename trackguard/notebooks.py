@@ -1,4 +1,4 @@
-"""Write and execute the evaluation notebooks (``python -m trackguard.notebooks detector REPORT_DIR``).
+"""Write and execute the evaluation notebooks (``python -m trackguard.notebooks detector|spam REPORT_DIR``).
 
 A notebook reads a report directory written by ``trackguard eval ...`` (its
 ``scores.parquet`` and ``metrics.json``) and redraws the report's plots inline, so an
@@ -43,7 +43,62 @@ DETECTOR_CELLS: list[tuple[str, str]] = [
              "ax.set_xlabel('pooled logit'); ax.legend(); plt.show()"),
 ]
 
-NOTEBOOKS = {"detector": ("detector_evaluation.ipynb", DETECTOR_CELLS)}
+SPAM_CELLS: list[tuple[str, str]] = [
+    ("markdown", "# Spam model evaluation\n\n"
+                 "Redraws `trackguard eval spam`'s report from its `scores.parquet` (one row per evaluated upload: "
+                 "label, calibrated score, stored-threshold flag, rules-baseline flag, reasons and one "
+                 "`contrib_<feature>` SHAP column per model feature) and `metrics.json`. The report directory comes "
+                 "from `TRACKGUARD_REPORT_DIR`. Every figure here is measured on the **synthetic** corpus named "
+                 "below; with n uploads in a group one upload moves its rate by 1/n."),
+    ("code", "import json, os\nfrom pathlib import Path\nimport numpy as np\nimport pandas as pd\n"
+             "report = Path(os.environ['TRACKGUARD_REPORT_DIR'])\n"
+             "scores = pd.read_parquet(report / 'scores.parquet')\n"
+             "metrics = json.loads((report / 'metrics.json').read_text())\n"
+             "print(metrics['data']); print(metrics['split_note'])\n"
+             "print(f\"model {metrics['model_id']}, stored threshold {metrics['threshold']:.4f}\")\n"
+             "scores.groupby(['is_spam', 'spam_type'], dropna=False).size().rename('n')"),
+    ("code", "import matplotlib.pyplot as plt\n"
+             "from models.train_spam import average_precision, pr_points\n"
+             "y, s = scores['is_spam'].to_numpy(bool), scores['score'].to_numpy(float)\n"
+             "_, precision, recall = pr_points(y, s)\n"
+             "fig, ax = plt.subplots(figsize=(5.5, 4.5))\n"
+             "ax.plot(np.r_[0, recall], np.r_[precision[0], precision], drawstyle='steps-pre', color='black',\n"
+             "        label=f'model: PR-AUC {average_precision(y, s):.4f}')\n"
+             "m, r = metrics['model'], metrics['rules_baseline']\n"
+             "ax.plot(m['recall'], m['precision'], 'o', color='tab:red', label=f\"stored threshold "
+             "(n flagged {m['n_flagged']})\")\n"
+             "ax.plot(r['recall'], r['precision'], 's', color='tab:blue', label=f\"rules (n flagged "
+             "{r['n_flagged']})\")\n"
+             "ax.axhline(y.mean(), color='0.6', ls='--', label='base rate')\n"
+             "ax.set(xlabel='recall', ylabel='precision', xlim=(0, 1.02), ylim=(0, 1.02)); ax.legend(fontsize=8)\n"
+             "plt.show()"),
+    ("code", "counts = {'n': int, 'n_flagged': int}\n"
+             "types = pd.DataFrame(metrics['model']['recall_by_spam_type']).T.astype(counts)\n"
+             "rules = pd.DataFrame(metrics['rules_baseline']['recall_by_spam_type']).T.astype(counts)\n"
+             "types.join(rules.add_prefix('rules_'))[['n', 'recall', 'n_flagged', 'rules_recall', "
+             "'rules_n_flagged']]"),
+    ("code", "kinds = pd.DataFrame(metrics['model']['flag_rate_by_kind']).T.astype(counts)\n"
+             "rules_k = pd.DataFrame(metrics['rules_baseline']['flag_rate_by_kind']).T.astype(counts)\n"
+             "kinds.join(rules_k.add_prefix('rules_'))[['n', 'flag_rate', 'n_flagged', 'rules_flag_rate', "
+             "'rules_n_flagged']]"),
+    ("code", "contrib = scores.filter(like='contrib_').rename(columns=lambda c: c.removeprefix('contrib_'))\n"
+             "mean_abs = contrib.abs().mean().sort_values(ascending=False).head(15)\n"
+             "gain = pd.DataFrame(metrics['importance']['gain']).set_index('feature')['gain_share']\n"
+             "fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))\n"
+             "mean_abs[::-1].plot.barh(ax=left, color='0.45', title=f'mean |SHAP| on {len(scores)} uploads')\n"
+             "gain[::-1].plot.barh(ax=right, color='0.45', title='share of training gain')\n"
+             "fig.tight_layout(); plt.show()"),
+    ("code", "pd.set_option('display.max_colwidth', 200)\n"
+             "flagged = scores[scores['flagged']].sort_values('score', ascending=False)\n"
+             "print(f\"{len(flagged)} flagged, {int((flagged['is_spam']).sum())} of them spam\")\n"
+             "flagged.head(10)[['upload_id', 'is_spam', 'spam_type', 'kind', 'score', 'reasons']]"),
+    ("code", "pd.DataFrame(metrics['examples'])"),
+    ("code", "from IPython.display import Image, display\n"
+             "for name in ('pr.png', 'importance.png'):\n"
+             "    display(Image(filename=str(report / name)))"),
+]
+
+NOTEBOOKS = {"detector": ("detector_evaluation.ipynb", DETECTOR_CELLS), "spam": ("spam_evaluation.ipynb", SPAM_CELLS)}
 
 
 def build(cells: Sequence[tuple[str, str]]) -> Any:

@@ -3,7 +3,7 @@
 Data: the valid uploads of the synthetic demo corpus (medium, seed 7), drawn
 with replacement up to N tracks under fresh upload ids (the audio files are
 shared). For each N, in one run: decode only (the floor), featurize (decode +
-vocal windows + stats), each scorer on pre-featurized tracks in batches, and
+vocal windows + stats + fingerprint), duplicate matching, each scorer on pre-featurized tracks in batches, and
 the whole Beam sweep end to end into a scratch database.
 """
 
@@ -33,6 +33,8 @@ def _manifest(corpus: Path, n: int, out: Path) -> Path:
 
 def _stage_rows(manifest: Path, cfg: Any) -> tuple[list[dict[str, Any]], float]:
     from features.decode import decode_audio
+    from models.duplicates import DuplicateCatalogue
+    from pipelines.duplicates import duplicate_policy, duplicates_enabled, upload_fingerprint
     from pipelines.transforms import build_scorers, featurize
     from trackguard.contracts import validate_manifest_row
 
@@ -42,7 +44,11 @@ def _stage_rows(manifest: Path, cfg: Any) -> tuple[list[dict[str, Any]], float]:
     timings = {"decode (floor)": time.perf_counter() - t0}
     t0 = time.perf_counter()
     tracks = [featurize(r, cfg) for r in rows]
-    timings["featurize"] = time.perf_counter() - t0
+    timings["featurize (incl. fingerprint)"] = time.perf_counter() - t0
+    if duplicates_enabled(cfg):
+        t0 = time.perf_counter()
+        DuplicateCatalogue(None, duplicate_policy(cfg)).match([upload_fingerprint(t) for t in tracks])
+        timings["match duplicates"] = time.perf_counter() - t0
     for scorer in build_scorers(cfg):
         model = scorer.load_model()
         t0 = time.perf_counter()
@@ -79,7 +85,7 @@ def _bench_sweep(sizes: list[int], json_path: str | None, workers: int) -> list[
             floor = stage_rows[0]["wall_s"]
             db = f"sqlite:///{tmp}/bench-{n}.db"
             result = sweep.run(["--catalog", str(manifest), "--out", f"{tmp}/out-{n}", "--db-url", db,
-                                "--workers", str(workers)])
+                                "--catalogue", f"{tmp}/catalogue-{n}", "--workers", str(workers)])
             e2e = {"tracks": n, "stage": f"end-to-end sweep ({workers} worker)", "wall_s": result.seconds,
                    "tracks_per_s": n / result.seconds, "rt_factor": audio_s / result.seconds}
             for r in [*stage_rows, e2e]:

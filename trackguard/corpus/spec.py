@@ -47,6 +47,14 @@ SIZES: dict[str, SizeSpec] = {
               "bulk_burst": 1, "profile_mismatch": 1},
         bad_audio_each=1, bad_metadata_each=1,
     ),
+    # For training and evaluating the spam classifier and duplicate matching: ~200 spam uploads of
+    # every type among ~300 clean ones over 30 days, so a time-based test split holds dozens of each.
+    "spam": SizeSpec(
+        "spam", 12, (35.0, 75.0), clean=300, clones_per_family=4,
+        spam={"duplicate": 40, "short_bulk": 30, "noise_sleep": 20, "keyword_stuffing": 20, "confusable_name": 16,
+              "bulk_burst": 30, "profile_mismatch": 16},
+        bad_audio_each=1, bad_metadata_each=1,
+    ),
     "large": SizeSpec(
         "large", 16, (30.0, 300.0), clean=720, clones_per_family=50,
         spam={"duplicate": 60, "short_bulk": 40, "noise_sleep": 25, "keyword_stuffing": 25, "confusable_name": 20,

@@ -13,8 +13,7 @@ leaves its interactive backend alone) and no figure outlives its function.
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from scipy.stats import norm
 
@@ -37,6 +35,7 @@ from models.spoof_metrics import (
     min_dcf,
     operating_point,
 )
+from trackguard.reports.common import fmt, json_safe, markdown_table, require, save_figure
 
 SCORE_COLUMNS = ("upload_id", "is_synthetic", "generator_family", "codec", "logit", "probability")
 META_KEYS = ("model_id", "threshold", "data", "command", "heldout_family")
@@ -105,18 +104,13 @@ def write_detector_report(
     if context is not None:
         _plot_context(context, out_dir / "context.png")
     (out_dir / "report.md").write_text(render_markdown(metrics, title, meta, has_context=context is not None))
-    clean = _json_safe(metrics)
+    clean = json_safe(metrics)
     (out_dir / "metrics.json").write_text(json.dumps(clean, indent=2, allow_nan=False) + "\n")
     return clean
 
 
 def _validate(scores: pd.DataFrame, meta: Mapping[str, Any], context: pd.DataFrame | None) -> None:
-    missing = [c for c in SCORE_COLUMNS if c not in scores.columns]
-    if missing:
-        raise ValueError(f"scores lack columns {missing}")
-    missing = [k for k in META_KEYS if k not in meta]
-    if missing:
-        raise ValueError(f"meta lacks keys {missing}")
+    require(scores, SCORE_COLUMNS, meta, META_KEYS)
     if context is not None:
         missing = [c for c in CONTEXT_COLUMNS if c not in context.columns]
         if missing:
@@ -275,44 +269,7 @@ def calibration_bins(scores: pd.DataFrame, train_prior: float, n_bins: int = CAL
     return bins
 
 
-def _json_safe(value: Any) -> Any:
-    """Plain-JSON copy: numpy scalars to Python, NaN / ±inf to None (strict JSON has neither)."""
-    if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 # --------------------------------------------------------------------------- Markdown
-
-
-def fmt(value: Any) -> str:
-    """One number format for the whole report: 4 decimals; None / NaN as n/a; ints as is."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int | np.integer):
-        return str(value)
-    if isinstance(value, float | np.floating):
-        return f"{value:.4f}" if math.isfinite(value) else ("inf" if value > 0 else "-inf")
-    return str(value)
-
-
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """GitHub-flavoured Markdown table; cells go through :func:`fmt`, pipes are escaped."""
-
-    def cell(v: Any) -> str:
-        return fmt(v).replace("|", "\\|").replace("\n", " ")
-
-    lines = ["| " + " | ".join(cell(h) for h in header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def render_markdown(metrics: Mapping[str, Any], title: str, meta: Mapping[str, Any], *, has_context: bool) -> str:
@@ -458,11 +415,6 @@ def _figures_section(has_context: bool) -> str:
 # --------------------------------------------------------------------------- figures
 
 
-def _save(fig: Figure, path: Path) -> None:
-    FigureCanvasAgg(fig)  # attaches the Agg canvas; no pyplot, no global backend switch
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-
-
 def _probit(rate: np.ndarray | float) -> np.ndarray:
     return np.asarray(norm.ppf(np.clip(rate, DET_CLIP, 1.0 - DET_CLIP)), dtype=np.float64)
 
@@ -506,7 +458,7 @@ def _plot_det(scores: pd.DataFrame, metrics: Mapping[str, Any], path: Path) -> N
         ax.plot(_probit(eer), _probit(eer), "o", color=line.get_color(), markersize=5)
     ax.legend(fontsize=7, loc="upper right", title=f"n bona fide {metrics['n_bona_fide']}", title_fontsize=7)
     ax.set_title(f"DET (rates below {100 * DET_CLIP:g} %, e.g. 0, drawn at {100 * DET_CLIP:g} %)", fontsize=9)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def _plot_calibration(bins: list[dict[str, Any]], train_prior: float, path: Path) -> None:
@@ -530,7 +482,7 @@ def _plot_calibration(bins: list[dict[str, Any]], train_prior: float, path: Path
     bottom.set_xlim(0, 1)
     bottom.set_xlabel("Predicted synthetic probability")
     bottom.set_ylabel("Tracks")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def _plot_context(context: pd.DataFrame, path: Path) -> None:
@@ -547,4 +499,4 @@ def _plot_context(context: pd.DataFrame, path: Path) -> None:
     ax.set_ylim(bottom=0)
     ax.grid(True, color="0.92")
     ax.legend(fontsize=8)
-    _save(fig, path)
+    save_figure(fig, path)

@@ -1,0 +1,65 @@
+"""What every evaluation report shares: number format, Markdown tables, strict JSON, figures, input checks."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+
+def json_safe(value: Any) -> Any:
+    """Plain-JSON copy: numpy scalars to Python, NaN / ±inf to None (strict JSON has neither)."""
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def fmt(value: Any) -> str:
+    """One number format for every report: 4 decimals; None / NaN as n/a; ints as is."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int | np.integer):
+        return str(value)
+    if isinstance(value, float | np.floating):
+        return f"{value:.4f}" if math.isfinite(value) else ("inf" if value > 0 else "-inf")
+    return str(value)
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """GitHub-flavoured Markdown table; cells go through :func:`fmt`, pipes are escaped."""
+
+    def cell(v: Any) -> str:
+        return fmt(v).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(cell(h) for h in header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def save_figure(fig: Figure, path: Path) -> None:
+    FigureCanvasAgg(fig)  # attaches the Agg canvas; no pyplot, no global backend switch
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+
+
+def require(scores: pd.DataFrame, columns: Iterable[str], meta: Mapping[str, Any], keys: Iterable[str]) -> None:
+    """Fail early, naming what is missing, instead of a KeyError halfway through a report."""
+    missing = [c for c in columns if c not in scores.columns]
+    if missing:
+        raise ValueError(f"scores lack columns {missing}")
+    missing = [k for k in keys if k not in meta]
+    if missing:
+        raise ValueError(f"meta lacks keys {missing}")
