@@ -33,7 +33,8 @@ def _manifest(corpus: Path, n: int, out: Path) -> Path:
 
 def _stage_rows(manifest: Path, cfg: Any) -> tuple[list[dict[str, Any]], float]:
     from features.decode import decode_audio
-    from models.duplicates import DuplicateCatalogue
+    from features.fingerprint import fingerprint
+    from models.duplicates import DuplicateCatalogue, for_query
     from pipelines.duplicates import duplicate_policy, duplicates_enabled, upload_fingerprint
     from pipelines.transforms import build_scorers, featurize
     from trackguard.contracts import validate_manifest_row
@@ -46,6 +47,10 @@ def _stage_rows(manifest: Path, cfg: Any) -> tuple[list[dict[str, Any]], float]:
     tracks = [featurize(r, cfg) for r in rows]
     timings["featurize (incl. fingerprint)"] = time.perf_counter() - t0
     if duplicates_enabled(cfg):
+        t0 = time.perf_counter()
+        for t in tracks:
+            for_query(fingerprint(t.samples, t.sample_rate))
+        timings["  of which fingerprint"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         DuplicateCatalogue(None, duplicate_policy(cfg)).match([upload_fingerprint(t) for t in tracks])
         timings["match duplicates"] = time.perf_counter() - t0
