@@ -62,6 +62,7 @@ class VerifierOutput:
     best_artist_id: str | None = None  # best candidate even when below threshold
     segments: list[Segment] = dataclasses.field(default_factory=list)
     skipped: bool = False  # not matched (cascade: not a plausible clone, not delivered to an enrolled profile)
+    raw_similarity: float | None = None  # cosine of the best artist before normalisation (= similarity when raw)
 
 
 @dataclasses.dataclass

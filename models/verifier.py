@@ -3,22 +3,42 @@
 Embeddings are taken on the track's best vocal-activity windows (batched
 across all tracks of a batch), averaged into a track embedding and compared by
 cosine with every enrolled centroid in one matrix product.
+
+When the registry holds a cohort and a calibration measured with it, scores are
+AS-norm normalised (`models.asnorm`) and compared with the calibrated threshold;
+otherwise the raw cosine is compared with `DEFAULT_THRESHOLD` and a warning says the
+operating point is uncalibrated. `operating_point` makes that choice and
+`score_matrix` computes the scores, so calibration and evaluation score trials
+exactly as the sweep does.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
+from models.asnorm import as_norm, cohort_stats
 from models.base import TrackInput, TrackScorer, VerifierOutput, register
 from models.voiceprints import Voiceprints, VoiceprintStore
 from trackguard.contracts import Segment
 
-DEFAULT_THRESHOLD = 0.45  # cosine; replaced by the registry's calibrated value once measured
+log = logging.getLogger(__name__)
+
+DEFAULT_THRESHOLD = 0.45  # raw cosine, never measured; used only until `trackguard artists calibrate` has run
+AS_NORM, RAW = "as-norm", "raw"
+
+
+@dataclasses.dataclass(frozen=True)
+class OperatingPoint:
+    normalisation: str  # AS_NORM or RAW
+    threshold: float
+    calibrated: bool
+    why: str  # one line for logs and reports
 
 
 @dataclasses.dataclass
@@ -27,6 +47,7 @@ class LoadedVerifier:
     voiceprints: Voiceprints
     threshold: float
     model_id: str
+    normalisation: str = RAW
 
 
 def crop_windows(track: TrackInput, n: int, crop_s: float) -> tuple[np.ndarray, list[tuple[float, float]]]:
@@ -51,6 +72,47 @@ def match(track_emb: np.ndarray, prints: Voiceprints) -> np.ndarray:
     return np.asarray(track_emb @ prints.matrix.T, dtype=np.float32)
 
 
+def score_matrix(query: np.ndarray, prints: Voiceprints, normalisation: str) -> tuple[np.ndarray, np.ndarray]:
+    """(raw cosines, scores on the operating scale), both [m, n], for L2-normalised queries [m, d]."""
+    raw = match(np.asarray(query, dtype=np.float32), prints)
+    if normalisation == RAW or raw.shape[1] == 0:
+        return raw, raw
+    if not prints.has_cohort or prints.enrol_stats is None:
+        raise ValueError("AS-norm scoring needs the registry's cohort; none is loaded")
+    return raw, as_norm(raw, cohort_stats(query, prints.cohort, prints.top_k), prints.enrol_stats)
+
+
+def operating_point(prints: Voiceprints, model_id: str, override: float | None = None) -> OperatingPoint:
+    """Which scale and threshold to score with, from what the registry holds.
+
+    AS-norm only with both a cohort and an AS-norm calibration: a normalised score
+    without a measured threshold means nothing, so a cohort alone falls back to raw
+    cosine. A calibration made with another speaker encoder is ignored (its scores
+    are not comparable). ``override`` (the policy's ``threshold`` parameter) replaces
+    the threshold on whichever scale is chosen.
+    """
+    cal = prints.calibration
+    point: OperatingPoint
+    if cal is not None and cal.model_id and model_id and cal.model_id != model_id:
+        point = OperatingPoint(RAW, DEFAULT_THRESHOLD, False, f"calibration was measured with {cal.model_id}, "
+                               f"not {model_id}: uncalibrated raw cosine {DEFAULT_THRESHOLD}")
+    elif cal is not None and cal.normalisation == AS_NORM and prints.has_cohort:
+        point = OperatingPoint(AS_NORM, cal.threshold, True, f"AS-norm (cohort {len(prints.cohort)}, top-k "
+                               f"{prints.top_k}), threshold {cal.threshold:.3f} for FAR {cal.target_far:g}")
+    elif cal is not None and cal.normalisation == RAW:
+        point = OperatingPoint(RAW, cal.threshold, True,
+                               f"raw cosine, threshold {cal.threshold:.3f} for FAR {cal.target_far:g}")
+    else:
+        missing = "the cohort is empty" if cal is not None else "no calibration is stored"
+        point = OperatingPoint(RAW, DEFAULT_THRESHOLD, False,
+                               f"{missing}: uncalibrated raw cosine {DEFAULT_THRESHOLD} "
+                               "(run `trackguard artists calibrate`)")
+    if override is not None:
+        return OperatingPoint(point.normalisation, float(override), False,
+                              f"{point.normalisation} with the policy's threshold {override} ({point.why})")
+    return point
+
+
 @register("verifier", "ecapa")
 class EcapaVerifier(TrackScorer[LoadedVerifier]):
     """Params: ``db_url`` (voiceprint registry), ``n_windows`` (3), ``crop_s`` (2.0), ``threshold``,
@@ -63,8 +125,14 @@ class EcapaVerifier(TrackScorer[LoadedVerifier]):
         device = "cuda" if torch.cuda.is_available() else "cpu"
         encoder = load_speaker_encoder(self.artifact_path, device=device)
         prints = VoiceprintStore(str(self.params["db_url"])).voiceprints()
-        threshold = float(self.params.get("threshold") or DEFAULT_THRESHOLD)
-        return LoadedVerifier(encoder, prints, threshold, speaker_model_id(self.artifact_path))
+        model_id = speaker_model_id(self.artifact_path)
+        override = self.params.get("threshold")
+        point = operating_point(prints, model_id, None if override is None else float(override))
+        if prints.artist_ids and not point.calibrated:
+            log.warning("voice matching is not calibrated: %s", point.why)
+        else:
+            log.info("voice matching: %s", point.why)
+        return LoadedVerifier(encoder, prints, point.threshold, model_id, point.normalisation)
 
     def model_id(self, model: LoadedVerifier) -> str:
         return f"verifier/{model.model_id}"
@@ -108,12 +176,14 @@ class EcapaVerifier(TrackScorer[LoadedVerifier]):
         out.claimed_enrolled = claimed_id in prints.artist_ids
         if not prints.artist_ids:
             return out
-        scores = match(track_emb[None, :], prints)[0]
+        raw, normed = score_matrix(track_emb[None, :], prints, model.normalisation)
+        scores = normed[0]
         best = int(np.argmax(scores))
         out.best_artist_id, out.similarity = prints.artist_ids[best], float(scores[best])
+        out.raw_similarity = float(raw[0, best])
         if scores[best] >= model.threshold:
             out.matched_artist_id = prints.artist_ids[best]
-            per_window = match(window_emb, prints)[:, best]
+            per_window = score_matrix(window_emb, prints, model.normalisation)[1][:, best]
             out.segments = [Segment(s, e, float(v)) for (s, e), v in sorted(
                 zip(spans, per_window, strict=True), key=lambda x: -x[1])[:3]]
         if out.claimed_enrolled:

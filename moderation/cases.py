@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from moderation.db import Base, create_schema
+from moderation.ledger import licensed_entry, record_entries
 from trackguard.contracts import Verdict
 
 
@@ -75,11 +76,18 @@ class CaseStore:
         self.engine = create_schema(url)
 
     def upsert_verdicts(self, verdicts: Iterable[Verdict]) -> dict[str, int]:
-        """Store verdicts and file/update cases; returns counts of what changed."""
-        counts = {"verdicts": 0, "cases_new": 0, "evidence_new": 0, "unchanged": 0}
+        """Store verdicts and file/update cases; returns counts of what changed.
+
+        A licensed use of an enrolled voice (reason ``licensed_use``) also gets its
+        attribution-ledger entry, in the same transaction (`moderation.ledger`).
+        """
+        counts = {"verdicts": 0, "cases_new": 0, "evidence_new": 0, "unchanged": 0, "ledger": 0}
         with Session(self.engine) as session, session.begin():
             for verdict in verdicts:
                 self._upsert_one(session, verdict, counts)
+                entry = licensed_entry(verdict)
+                if entry is not None:
+                    counts["ledger"] += record_entries(session, [entry])
         return counts
 
     def _upsert_one(self, session: Session, verdict: Verdict, counts: dict[str, int]) -> None:

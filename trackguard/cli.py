@@ -95,6 +95,65 @@ def _artists_optout(a: argparse.Namespace) -> int:
     return 0
 
 
+def _artists_show(a: argparse.Namespace) -> int:
+    from models.voiceprints import VoiceprintStore
+
+    info = VoiceprintStore(a.db_url or Home.from_env().db_url).artist(a.artist_id)
+    for key in ("artist_id", "name", "profile_id", "policy", "licensed_partner_ids", "consent_by", "consent_scope",
+                "consent_at", "model_id", "n_embeddings", "sources"):
+        value = info[key]
+        print(f"{key}: {', '.join(value) if isinstance(value, list) else value}")
+    return 0
+
+
+def _artists_policy(a: argparse.Namespace) -> int:
+    from models.voiceprints import VoiceprintStore
+
+    p = VoiceprintStore(a.db_url or Home.from_env().db_url).set_policy(
+        a.artist_id, a.policy, a.actor, a.licensed_partner or None)
+    print(f"{p.artist_id}: policy {p.policy}, licensed partners {', '.join(p.licensed_partner_ids) or '-'} "
+          f"(changed by {a.actor})")
+    return 0
+
+
+def _artists_ledger(a: argparse.Namespace) -> int:
+    from moderation.ledger import AttributionLedger
+
+    ledger = AttributionLedger(a.db_url or Home.from_env().db_url)
+    if a.out:
+        n = ledger.export_csv(a.out, a.artist_id)
+        print(f"wrote {n} attribution entries to {a.out}")
+        return 0
+    entries = ledger.entries(a.artist_id)
+    if not entries:
+        print("no attribution entries" + (f" for {a.artist_id}" if a.artist_id else ""))
+    for e in entries:
+        sim = "erased" if e["similarity"] is None else f"{e['similarity']:.3f}"
+        print(f"{e['artist_id']}\t{e['upload_id']}\tuploader={e['uploader_id'] or '-'}\tsimilarity={sim}\t"
+              f"{e['recorded_at']}")
+    return 0
+
+
+def _artists_calibrate(a: argparse.Namespace) -> int:
+    from trackguard.enrol import calibrate_corpus
+
+    r = calibrate_corpus(Path(a.corpus), a.db_url or Home.from_env().db_url, a.target_far, a.cohort_from_corpus,
+                         a.model_dir, top_k=a.top_k)
+    cal = r.calibration
+    print(f"{cal.data}\n")
+    print(f"| scale | impostor trials | threshold | FAR (target {cal.target_far:g}) | target trials | FRR | "
+          "FRR by kind |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
+    rows = [(f"{cal.normalisation} (stored)", r.rates)] + ([("raw cosine (comparison)", r.raw_rates)]
+                                                          if r.raw_rates else [])
+    for name, x in rows:
+        kinds = ", ".join(f"{k} {frr:.2f} (n {n})" for k, (n, frr) in x.frr_by_kind.items())
+        print(f"| {name} | {x.n_impostor} | {x.threshold:.3f} | {x.far:.4f} | {x.n_target} | {x.frr:.3f} | {kinds} |")
+    print(f"\nstored: {cal.normalisation}, threshold {cal.threshold:.3f}, cohort {cal.cohort_size}, top-k {cal.top_k}, "
+          f"model {cal.model_id}")
+    return 0
+
+
 def _sweep(a: argparse.Namespace) -> int:
     from pipelines import sweep
     from trackguard.summary import format_summary, summarise
@@ -147,6 +206,42 @@ def _eval_spam(a: argparse.Namespace) -> int:
     return 0
 
 
+def _eval_voices(a: argparse.Namespace) -> int:
+    from models.eval_voices import evaluate_voices
+    from trackguard.reports.common import fmt
+
+    home = Home.from_env()
+    corpus = Path(a.corpus)
+    out = Path(a.out or home.root / "reports" / f"voices-{corpus.resolve().name}")
+    command = f"trackguard eval voices --corpus {a.corpus}" + (f" --out {a.out}" if a.out else "") + \
+        ("" if a.variants else " --no-variants")
+    m = evaluate_voices(corpus, out, a.db_url, variants=a.variants, command=command,
+                        progress=lambda msg: print(msg, file=sys.stderr))
+    print(f"{m['data']}\n")
+    for column in m["score_columns"]:
+        print(f"EER ({column}) by condition:")
+        for group, r in m["by_condition"][column].items():
+            print(f"  {group:20s} EER {fmt(r['eer'])}  (n uploads {r['n_uploads']}, target {r['n_target']}, "
+                  f"impostor {r['n_impostor']})")
+    op = m["operating_point"]
+    label = "calibrated" if op["calibrated"] else "UNCALIBRATED default"
+    print(f"at threshold {fmt(op['threshold'])} on {op['score']} ({label}): FAR {fmt(op['far'])} "
+          f"({op['n_false_accept']}/{op['n_impostor']}), FRR {fmt(op['frr'])} "
+          f"({op['n_false_reject']}/{op['n_target']})")
+    for column, v in m["variants"].items():
+        print(f"  variant {column:11s} EER {fmt(v['by_condition']['all']['eer'])}  ({v['description']})")
+    print(f"report: {out / 'report.md'} (with metrics.json, det.png, scores.png, scores.parquet)")
+    return 0
+
+
+def _bench_voices(a: argparse.Namespace) -> int:
+    from trackguard.bench.voices import bench_voices
+
+    sizes = [int(float(x)) for x in a.enrolled.split(",") if x.strip()]
+    bench_voices(a.tracks, sizes, a.json, Path(a.corpus) if a.corpus else None, a.db_url)
+    return 0
+
+
 def _bench_spam(a: argparse.Namespace) -> int:
     from trackguard.bench.spam import bench_spam
 
@@ -196,7 +291,8 @@ def _add_db(p: argparse.ArgumentParser) -> None:
 
 
 def _artists_parser(sub: Any) -> None:
-    art = sub.add_parser("artists", help="voiceprint registry: enrol, list, opt out").add_subparsers(required=True)
+    art = sub.add_parser("artists", help="voiceprint registry: enrol, list, show, policy, opt out, calibrate, "
+                                        "ledger").add_subparsers(required=True)
     p = art.add_parser("enroll", help="enrol an artist's voice (requires a consent record)")
     p.add_argument("--artist-id", required=True)
     p.add_argument("--name", required=True)
@@ -222,6 +318,33 @@ def _artists_parser(sub: Any) -> None:
     p.add_argument("--actor", required=True, help="who requested the opt-out")
     _add_db(p)
     p.set_defaults(func=_artists_optout)
+    p = art.add_parser("show", help="an artist's policy, profile, consent record and enrolment count (no vectors)")
+    p.add_argument("--artist-id", required=True)
+    _add_db(p)
+    p.set_defaults(func=_artists_show)
+    p = art.add_parser("policy", help="change an enrolled artist's policy (audited)")
+    p.add_argument("--artist-id", required=True)
+    p.add_argument("--policy", required=True, choices=["block", "allow_licensed", "monitor"])
+    p.add_argument("--licensed-partner", action="append", default=[],
+                   help="uploader id of a licensed partner (repeatable; replaces the list; omit to keep it)")
+    p.add_argument("--actor", required=True, help="who asked for the change")
+    _add_db(p)
+    p.set_defaults(func=_artists_policy)
+    p = art.add_parser("ledger", help="the attribution ledger of licensed uses (print, or --out FILE.csv)")
+    p.add_argument("--artist-id", default=None)
+    p.add_argument("--out", default=None, help="write CSV here instead of printing")
+    _add_db(p)
+    p.set_defaults(func=_artists_ledger)
+    p = art.add_parser("calibrate", help="measure and store the voice-match threshold for a target FAR on a "
+                                         "labelled corpus")
+    p.add_argument("--corpus", required=True)
+    p.add_argument("--target-far", type=float, default=0.01)
+    p.add_argument("--cohort-from-corpus", action="store_true",
+                   help="rebuild the AS-norm cohort from half of the corpus's non-enrolled voices")
+    p.add_argument("--top-k", type=int, default=None, help="AS-norm top-k (default: a fifth of the cohort, ≤ 50)")
+    p.add_argument("--model-dir", default=None)
+    _add_db(p)
+    p.set_defaults(func=_artists_calibrate)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -307,6 +430,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "upload (for a corpus the model never saw)")
     p.set_defaults(func=_eval_spam)
 
+    p = ev.add_parser("voices", help="singer verification report: EER a cappella vs mixed and by accompaniment "
+                                     "level, FAR/FRR at the registry threshold, DET")
+    p.add_argument("--corpus", required=True)
+    p.add_argument("--out", default=None, help="report directory (default: TRACKGUARD_HOME/reports/voices-<corpus>)")
+    p.add_argument("--no-variants", dest="variants", action="store_false",
+                   help="skip the track-embedding variants (8 windows, fixed windows): only the verifier's path")
+    _add_db(p)
+    p.set_defaults(func=_eval_voices)
+
     bench = sub.add_parser("bench", help="benchmarks (print a table; --json PATH writes the figures)")
     bsub = bench.add_subparsers(required=True)
     p = bsub.add_parser("sweep", help="per-stage and end-to-end throughput vs a decode-only floor")
@@ -334,6 +466,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="spam model (default: TRACKGUARD_HOME/models/spam; a tiny one is trained if absent)")
     p.add_argument("--json", default=None)
     p.set_defaults(func=_bench_spam)
+    p = bsub.add_parser("voices", help="windowed vs whole-track speaker embedding (tracks/s, EER) and voiceprint "
+                                      "matching per enrolled count (synthetic voiceprints)")
+    p.add_argument("--tracks", type=int, default=20, help="demo-corpus uploads to embed both ways (0: skip)")
+    p.add_argument("--enrolled", default="1e3,1e4,1e5,1e6", help="enrolled voiceprint counts ('' to skip)")
+    p.add_argument("--corpus", default=None, help="labelled corpus (default: TRACKGUARD_HOME/corpora/"
+                                                  "demo-medium-seed7)")
+    p.add_argument("--json", default=None)
+    _add_db(p)
+    p.set_defaults(func=_bench_voices)
     return ap
 
 

@@ -112,6 +112,7 @@ def _run_demo(home: Home, size: str, seed: int) -> int:
     else:
         ids = enroll_corpus(corpus, home.db_url, consent_by="demo-rightsholder")
         _done(t0, f"enrolled {len(ids)}")
+    _ensure_voice_calibration(home, corpus)
     t0 = _step("batch catalogue sweep (Beam DirectRunner, one in-memory worker)")
     out = home.root / "runs" / f"demo-{size}"
     result = sweep.run(["--catalog", str(corpus / "manifest.parquet"), "--out", str(out)])
@@ -121,6 +122,26 @@ def _run_demo(home: Home, size: str, seed: int) -> int:
     print(f"\nverdicts:  {result.verdicts_path}\ncases:     {home.db_url}\nlabels:    {corpus / 'labels.parquet'}")
     _print_routing(result.verdicts_path, corpus)
     return 0
+
+
+def _ensure_voice_calibration(home: Home, corpus: Path) -> None:
+    """AS-norm cohort and a 1 % FAR threshold, measured on the demo corpus's own voices.
+
+    In-sample (the sweep then runs on the same corpus), which the step says: a
+    deployment calibrates on trials it does not evaluate on.
+    """
+    from models.voiceprints import VoiceprintStore
+    from trackguard.enrol import calibrate_corpus
+
+    t0 = _step("voice-match calibration (AS-norm cohort, threshold for 1 % false accepts)")
+    existing = VoiceprintStore(home.db_url).calibration()
+    if existing is not None:
+        _done(t0, f"reused: {existing.normalisation} threshold {existing.threshold:.3f}")
+        return
+    result = calibrate_corpus(corpus, home.db_url, target_far=0.01, cohort_from_corpus=True)
+    cal = result.calibration
+    _done(t0, f"{cal.normalisation} threshold {cal.threshold:.3f}: FAR {cal.measured_far:.4f} on "
+              f"{cal.n_impostor_trials} impostor trials of this corpus (in-sample)")
 
 
 def _print_routing(verdicts: Path, corpus: Path) -> None:

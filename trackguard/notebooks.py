@@ -1,4 +1,4 @@
-"""Write and execute the evaluation notebooks (``python -m trackguard.notebooks detector|spam REPORT_DIR``).
+"""Write and execute the evaluation notebooks (``python -m trackguard.notebooks detector|spam|voices REPORT_DIR``).
 
 A notebook reads a report directory written by ``trackguard eval ...`` (its
 ``scores.parquet`` and ``metrics.json``) and redraws the report's plots inline, so an
@@ -98,7 +98,83 @@ SPAM_CELLS: list[tuple[str, str]] = [
              "    display(Image(filename=str(report / name)))"),
 ]
 
-NOTEBOOKS = {"detector": ("detector_evaluation.ipynb", DETECTOR_CELLS), "spam": ("spam_evaluation.ipynb", SPAM_CELLS)}
+VOICES_CELLS: list[tuple[str, str]] = [
+    ("markdown", "# Singer verification evaluation\n\n"
+                 "Redraws `trackguard eval voices`'s report from its `scores.parquet` (one row per trial: an upload "
+                 "against one enrolled artist, `is_target` when the upload's voice is that artist's, clones "
+                 "included; scores `raw` = cosine of the verifier's track embedding, `asnorm` when the registry "
+                 "has a cohort, and `raw_*` track-embedding variants) and `metrics.json`. The report directory "
+                 "comes from `TRACKGUARD_REPORT_DIR`. Every figure here is measured on the **synthetic** corpus "
+                 "named below, whose enrolment references and trials come from the same synthetic TTS voices; "
+                 "with n trials in a group one trial moves its rate by 1/n."),
+    ("code", "import json, os\nfrom pathlib import Path\nimport numpy as np\nimport pandas as pd\n"
+             "report = Path(os.environ['TRACKGUARD_REPORT_DIR'])\n"
+             "scores = pd.read_parquet(report / 'scores.parquet')\n"
+             "metrics = json.loads((report / 'metrics.json').read_text())\n"
+             "print(metrics['data'])\nfor line in metrics['limitations']:\n    print('-', line)\n"
+             "op = metrics['operating_point']\n"
+             "print(f\"threshold {op['threshold']:.4f} on {op['score']} "
+             "({'calibrated' if op['calibrated'] else 'UNCALIBRATED'}): {op['source']}\")\n"
+             "scores.groupby(['condition', 'is_target']).size().unstack(fill_value=0)"),
+    ("code", "from models.spoof_metrics import equal_error_rate\n"
+             "def eer(part, col):\n"
+             "    y = part['is_target'].to_numpy(bool)\n"
+             "    return equal_error_rate(y, part[col]) if 0 < y.sum() < len(y) else np.nan\n"
+             "cols = metrics['score_columns']\n"
+             "rows = {'all': scores, 'a cappella': scores[scores['a_cappella']], "
+             "'mixed (all levels)': scores[~scores['a_cappella']]}\n"
+             "order = [g for g in metrics['by_condition']['raw'] if g not in rows]  # level bins, quietest mix first\n"
+             "rows.update({g: scores[scores['condition'] == g] for g in order})\n"
+             "counts = {'n uploads': int, 'n target': int, 'n impostor': int}\n"
+             "pd.DataFrame({g: {'n uploads': p['upload_id'].nunique(), 'n target': int(p['is_target'].sum()),\n"
+             "                  'n impostor': int((~p['is_target']).sum()), **{f'EER {c}': eer(p, c) for c in cols}}\n"
+             "              for g, p in rows.items()}).T.astype(counts)"),
+    ("code", "levels = pd.DataFrame(metrics['by_level_db'][metrics['primary_score']]).T\n"
+             "levels[['n_uploads', 'n_target', 'n_impostor', 'eer', 'mean_target_score', 'mean_impostor_score']]"
+             ".astype({'n_uploads': int, 'n_target': int, 'n_impostor': int})"),
+    ("code", "r = metrics['operating_point']\n"
+             "table = {'all': {k: r[k] for k in ('far', 'n_false_accept', 'n_impostor', 'frr', 'n_false_reject', "
+             "'n_target')}}\n"
+             "table.update({g: {k: v[k] for k in table['all']} for g, v in r['by_condition'].items()})\n"
+             "pd.DataFrame(table).T.astype({k: int for k in table['all'] if k.startswith('n_')})"),
+    ("code", "pd.DataFrame({v['description']: {g: v['by_condition'][g]['eer'] for g in "
+             "('all', 'a cappella', 'mixed ≥ 6 dB', 'mixed 0–6 dB')}\n"
+             "              for v in metrics['variants'].values()}).T"),
+    ("code", "import matplotlib.pyplot as plt\nfrom scipy.stats import norm\n"
+             "from models.spoof_metrics import det_curve\n"
+             "clip = lambda r: norm.ppf(np.clip(r, 1e-3, 1 - 1e-3))\n"
+             "fig, ax = plt.subplots(figsize=(5.5, 5))\n"
+             "primary = metrics['primary_score']\n"
+             "for name, part in [('all', scores), *scores.groupby('condition')]:\n"
+             "    y = part['is_target'].to_numpy(bool)\n"
+             "    if 0 < y.sum() < len(y):\n"
+             "        c = det_curve(y, part[primary])\n"
+             "        ax.plot(clip(c.bona_fide_flag_rate), clip(c.synthetic_pass_rate), "
+             "label=f'{name}: EER {eer(part, primary):.3f}')\n"
+             "ticks = [0.001, 0.01, 0.05, 0.2, 0.5]\n"
+             "ax.set_xticks(norm.ppf(ticks), [f'{100 * t:g}' for t in ticks])\n"
+             "ax.set_yticks(norm.ppf(ticks), [f'{100 * t:g}' for t in ticks])\n"
+             "ax.set(xlabel='false-accept rate (%)', ylabel='false-reject rate (%)'); ax.legend(fontsize=8)\n"
+             "plt.show()"),
+    ("code", "groups = [g for g in ('a cappella', 'mixed ≥ 6 dB', 'mixed 0–6 dB', 'mixed < 0 dB') "
+             "if (scores['condition'] == g).any()]\n"
+             "fig, axes = plt.subplots(1, len(groups), figsize=(4 * len(groups), 3), squeeze=False)\n"
+             "for ax, g in zip(axes[0], groups):\n"
+             "    part = scores[scores['condition'] == g]\n"
+             "    for target, sub in part.groupby('is_target'):\n"
+             "        ax.hist(sub[primary], bins=30, alpha=0.6, density=True, "
+             "label=('target' if target else 'impostor') + f' (n {len(sub)})')\n"
+             "    ax.set_title(g); ax.legend(fontsize=7)\n"
+             "fig.tight_layout(); plt.show()"),
+    ("code", "artists = pd.DataFrame(metrics['by_artist']).T\n"
+             "artists.astype({k: int for k in artists.columns if k.startswith('n_')})"),
+    ("code", "from IPython.display import Image, display\n"
+             "for name in ('det.png', 'scores.png'):\n"
+             "    display(Image(filename=str(report / name)))"),
+]
+
+NOTEBOOKS = {"detector": ("detector_evaluation.ipynb", DETECTOR_CELLS), "spam": ("spam_evaluation.ipynb", SPAM_CELLS),
+             "voices": ("voices_evaluation.ipynb", VOICES_CELLS)}
 
 
 def build(cells: Sequence[tuple[str, str]]) -> Any:

@@ -9,8 +9,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from scipy.stats import norm
+
+DET_CLIP = 0.001  # rates below (e.g. exactly 0) are drawn here, just inside the axes
+DET_LIMITS = (0.0007, 0.8)  # DET axes range as rates
+DET_TICKS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8)
 
 
 def json_safe(value: Any) -> Any:
@@ -63,3 +69,22 @@ def require(scores: pd.DataFrame, columns: Iterable[str], meta: Mapping[str, Any
     missing = [k for k in keys if k not in meta]
     if missing:
         raise ValueError(f"meta lacks keys {missing}")
+
+
+def probit(rate: np.ndarray | float) -> np.ndarray:
+    """DET-axis coordinate of an error rate (normal deviate), clipped inside the axes."""
+    return np.asarray(norm.ppf(np.clip(rate, DET_CLIP, 1.0 - DET_CLIP)), dtype=np.float64)
+
+
+def det_axes(ax: Axes, xlabel: str, ylabel: str) -> None:
+    """Normal-deviate axes with percent ticks and the EER diagonal."""
+    ticks = norm.ppf(np.asarray(DET_TICKS))
+    labels = [f"{100 * t:g}" for t in DET_TICKS]
+    ax.set_xticks(ticks, labels)
+    ax.set_yticks(ticks, labels)
+    lim = norm.ppf(np.asarray(DET_LIMITS))
+    ax.set_xlim(*lim)
+    ax.set_ylim(*lim)
+    ax.plot(lim, lim, color="0.8", linewidth=0.8, zorder=0)  # EER line
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)

@@ -20,9 +20,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from scipy.stats import norm
 
 from models.spoof_metrics import (
     act_dcf,
@@ -35,16 +33,13 @@ from models.spoof_metrics import (
     min_dcf,
     operating_point,
 )
-from trackguard.reports.common import fmt, json_safe, markdown_table, require, save_figure
+from trackguard.reports.common import DET_CLIP, det_axes, fmt, json_safe, markdown_table, probit, require, save_figure
 
 SCORE_COLUMNS = ("upload_id", "is_synthetic", "generator_family", "codec", "logit", "probability")
 META_KEYS = ("model_id", "threshold", "data", "command", "heldout_family")
 CONTEXT_COLUMNS = ("context_s", "eer", "min_dcf", "n_tracks")
 UNKNOWN_FAMILY = "(unknown)"
 CALIBRATION_BINS = 10
-DET_CLIP = 0.001  # rates below (e.g. exactly 0) are drawn here, just inside the axes
-DET_LIMITS = (0.0007, 0.8)  # DET axes range as rates
-DET_TICKS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8)
 
 UNITS = {
     "rates": "fractions in [0, 1] (0.0123 = 1.23 %)",
@@ -415,24 +410,6 @@ def _figures_section(has_context: bool) -> str:
 # --------------------------------------------------------------------------- figures
 
 
-def _probit(rate: np.ndarray | float) -> np.ndarray:
-    return np.asarray(norm.ppf(np.clip(rate, DET_CLIP, 1.0 - DET_CLIP)), dtype=np.float64)
-
-
-def _det_axes(ax: Axes) -> None:
-    ticks = norm.ppf(np.asarray(DET_TICKS))
-    labels = [f"{100 * t:g}" for t in DET_TICKS]
-    ax.set_xticks(ticks, labels)
-    ax.set_yticks(ticks, labels)
-    lim = norm.ppf(np.asarray(DET_LIMITS))
-    ax.set_xlim(*lim)
-    ax.set_ylim(*lim)
-    ax.plot(lim, lim, color="0.8", linewidth=0.8, zorder=0)  # EER line
-    ax.set_xlabel("Bona fide flag rate (%)")
-    ax.set_ylabel("Synthetic pass rate (%)")
-    ax.grid(True, color="0.92")
-
-
 def _plot_det(scores: pd.DataFrame, metrics: Mapping[str, Any], path: Path) -> None:
     """Pooled and per-family DET curves on normal-deviate axes, each with its EER marked."""
     labels = scores["is_synthetic"].to_numpy(dtype=bool)
@@ -440,7 +417,7 @@ def _plot_det(scores: pd.DataFrame, metrics: Mapping[str, Any], path: Path) -> N
     families = family_labels(scores).to_numpy()
     fig = Figure(figsize=(6.5, 6.0))
     ax = fig.add_subplot()
-    _det_axes(ax)
+    det_axes(ax, "Bona fide flag rate (%)", "Synthetic pass rate (%)")
     curves = [("pooled", labels, logits, metrics["eer"], metrics["n_synthetic"])]
     for fam, r in metrics["per_family_eer"].items():
         keep = ~labels | (families == fam)
@@ -450,12 +427,12 @@ def _plot_det(scores: pd.DataFrame, metrics: Mapping[str, Any], path: Path) -> N
         curve = det_curve(lab, sc)
         style = {"linewidth": 2.2, "color": "black"} if i == 0 else {"linewidth": 1.2}
         (line,) = ax.plot(
-            _probit(curve.bona_fide_flag_rate),
-            _probit(curve.synthetic_pass_rate),
+            probit(curve.bona_fide_flag_rate),
+            probit(curve.synthetic_pass_rate),
             label=f"{name}: EER {eer:.4f} (n synth {n_synth})",
             **style,
         )
-        ax.plot(_probit(eer), _probit(eer), "o", color=line.get_color(), markersize=5)
+        ax.plot(probit(eer), probit(eer), "o", color=line.get_color(), markersize=5)
     ax.legend(fontsize=7, loc="upper right", title=f"n bona fide {metrics['n_bona_fide']}", title_fontsize=7)
     ax.set_title(f"DET (rates below {100 * DET_CLIP:g} %, e.g. 0, drawn at {100 * DET_CLIP:g} %)", fontsize=9)
     save_figure(fig, path)

@@ -1,0 +1,107 @@
+"""Attribution ledger: which licensed uploads used which enrolled artist's voice.
+
+An artist with policy ``allow_licensed`` lets named partners publish with their
+voice; the sweep passes those uploads (reason ``licensed_use``) and the ledger
+records the credit — artist, upload, uploader when known, date — so royalties and
+reporting can be settled later. One row per (artist, upload): re-running a sweep
+never duplicates an entry, it only refreshes the score.
+
+The similarity score is the only biometric-derived value here; the registry's
+opt-out (`models.voiceprints.VoiceprintStore.optout`) erases it and keeps the
+credit. Entries are written by `CaseStore.upsert_verdicts` in the same transaction
+as the verdict.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import DateTime, Float, Integer, String, UniqueConstraint, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from models.voiceprints import LEDGER_SCORE_COLUMN, LEDGER_TABLE
+from moderation.db import Base, create_schema
+from trackguard.contracts import Verdict
+
+LICENSED_REASON = "licensed_use"
+CSV_COLUMNS = ("artist_id", "upload_id", "uploader_id", "similarity", "recorded_at")
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class LedgerEntry(Base):
+    __tablename__ = LEDGER_TABLE
+    __table_args__ = (UniqueConstraint("artist_id", "upload_id", name="uq_attribution_artist_upload"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    artist_id: Mapped[str] = mapped_column(String(128), index=True)
+    upload_id: Mapped[str] = mapped_column(String(128))
+    similarity: Mapped[float | None] = mapped_column(Float, nullable=True)  # erased on the artist's opt-out
+    uploader_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+assert LEDGER_SCORE_COLUMN in LedgerEntry.__table__.c  # the registry's opt-out erases this column by name
+
+
+def licensed_entry(verdict: Verdict, uploader_id: str | None = None) -> dict[str, Any] | None:
+    """The ledger entry a verdict owes, or None when it is not a licensed use of an enrolled voice."""
+    if LICENSED_REASON not in verdict.reasons or not verdict.matched_artist_id:
+        return None
+    return {"artist_id": verdict.matched_artist_id, "upload_id": verdict.upload_id,
+            "similarity": verdict.voice_similarity, "uploader_id": uploader_id}
+
+
+def record_entries(session: Session, entries: Iterable[dict[str, Any]]) -> int:
+    """Insert entries, or refresh the score (and a newly known uploader) of ones already there; returns how many."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    n = 0
+    for entry in entries:
+        ins = insert(LedgerEntry).values(**entry, recorded_at=_now())
+        uploader = ins.excluded.uploader_id if entry.get("uploader_id") else LedgerEntry.uploader_id
+        session.execute(ins.on_conflict_do_update(
+            index_elements=["artist_id", "upload_id"],
+            set_={"similarity": ins.excluded.similarity, "uploader_id": uploader},
+        ))
+        n += 1
+    return n
+
+
+class AttributionLedger:
+    """Read and write the ledger outside a sweep (export, tests)."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = create_schema(url)
+
+    def record(self, entries: Iterable[dict[str, Any]]) -> int:
+        with Session(self.engine) as session, session.begin():
+            return record_entries(session, entries)
+
+    def entries(self, artist_id: str | None = None) -> list[dict[str, Any]]:
+        with Session(self.engine) as session:
+            q = select(LedgerEntry).order_by(LedgerEntry.artist_id, LedgerEntry.recorded_at, LedgerEntry.upload_id)
+            if artist_id:
+                q = q.where(LedgerEntry.artist_id == artist_id)
+            return [{"artist_id": e.artist_id, "upload_id": e.upload_id, "uploader_id": e.uploader_id,
+                     "similarity": e.similarity, "recorded_at": e.recorded_at.isoformat()}
+                    for e in session.execute(q).scalars()]
+
+    def export_csv(self, out: Path | str, artist_id: str | None = None) -> int:
+        """Write the ledger (or one artist's part) as CSV; returns the number of rows."""
+        rows = self.entries(artist_id)
+        write_csv(rows, Path(out))
+        return len(rows)
+
+
+def write_csv(rows: list[dict[str, Any]], out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)

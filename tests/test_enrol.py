@@ -1,0 +1,140 @@
+"""Enrolment refuses what it cannot trust: no consent, short, silent, unreadable or multi-voice references.
+
+Voices are espeak-ng's formant voices rendered in the test (skipped, with why, when
+espeak-ng or the pretrained ECAPA model is missing): they check the refusal logic,
+not accuracy on real singers. See `trackguard.enrol.MIN_VOICE_AGREEMENT` for the
+measurements behind the multi-voice threshold.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import soundfile as sf
+from scipy.signal import resample_poly
+
+from models.speaker import PRETRAINED, load_speaker_encoder
+from models.voiceprints import ConsentError, VoiceprintStore
+from models.weights import MissingWeightsError, require_weights
+from trackguard import cli
+from trackguard.enrol import (
+    MIN_VOICE_AGREEMENT,
+    EnrolmentError,
+    enroll_artist,
+    reference_embedding,
+    voice_agreement,
+)
+
+SR = 16_000
+REPO_HOME = Path(__file__).resolve().parents[1] / ".trackguard"
+PRETRAINED_ROOT = Path(os.environ.get("TRACKGUARD_PRETRAINED", REPO_HOME / "models" / "pretrained"))
+SENTENCES = (
+    "The quick brown fox jumps over the lazy dog while the band plays on and the crowd sings along.",
+    "Every night I sing this song about the city lights and the river that runs through the town.",
+)
+# A low male and a high female espeak-ng voice: ECAPA tells them apart (agreement 0.10 when joined);
+# most espeak-ng pairs sound alike to it and would pass (see MIN_VOICE_AGREEMENT).
+LOW_MALE, HIGH_FEMALE = ("en+m3", 20), ("es+f3", 80)
+
+
+@pytest.fixture(scope="module")
+def model_dir() -> Path:
+    try:
+        return require_weights(PRETRAINED, directory=PRETRAINED_ROOT / PRETRAINED)
+    except MissingWeightsError as exc:
+        pytest.skip(f"ECAPA weights not set up: run `make models` (trackguard setup models). {exc}")
+
+
+@pytest.fixture(scope="module")
+def encoder(model_dir: Path) -> Any:
+    return load_speaker_encoder(model_dir)
+
+
+needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None,
+                                  reason="espeak-ng not installed (apt-get install espeak-ng)")
+
+
+def espeak(voice: tuple[str, int], text: str, tmp: Path) -> np.ndarray:
+    out = tmp / f"{voice[0]}-{voice[1]}-{abs(hash(text))}.wav"
+    subprocess.run(["espeak-ng", "-v", voice[0], "-p", str(voice[1]), "-s", "150", "-w", str(out), text],
+                   check=True, capture_output=True)
+    audio, sr = sf.read(out, dtype="float32")
+    return resample_poly(audio, SR, sr).astype(np.float32)
+
+
+def write(path: Path, samples: np.ndarray) -> str:
+    sf.write(path, samples, SR)
+    return str(path)
+
+
+# ---------------------------------------------------------------------------- consent
+
+
+def test_enrolment_without_consent_is_refused_before_any_audio_is_read(sqlite_url: str) -> None:
+    store = VoiceprintStore(sqlite_url)
+    for blank in ("", "   "):
+        with pytest.raises(EnrolmentError, match="consent"):
+            enroll_artist(store, None, "a1", "A", "block", blank, ["/does/not/exist.wav"])
+    with pytest.raises(ConsentError, match="consent"):
+        store.enroll("a1", "A", "block", "", np.ones((1, 4), np.float32), ["x.wav"])
+    assert store.policies() == {} and store.audit() == []
+
+
+def test_cli_refuses_enrolment_without_consent_by(model_dir: Path, sqlite_url: str, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    ref = write(tmp_path / "ref.wav", np.zeros(SR * 5, np.float32))
+    rc = cli.main(["artists", "enroll", "--artist-id", "a1", "--name", "A", "--policy", "block", "--audio", ref,
+                   "--model-dir", str(model_dir), "--db-url", sqlite_url])
+    assert rc == 2 and "--consent-by" in capsys.readouterr().err
+    assert VoiceprintStore(sqlite_url).policies() == {}
+
+
+# ---------------------------------------------------------------------------- reference checks
+
+
+def test_short_silent_and_unreadable_references_are_refused_naming_the_file(tmp_path: Path) -> None:
+    t = np.arange(SR * 6) / SR
+    short = write(tmp_path / "short.wav", (0.3 * np.sin(2 * np.pi * 220 * t[: SR * 2])).astype(np.float32))
+    silent = write(tmp_path / "silent.wav", np.zeros(SR * 6, np.float32))
+    (tmp_path / "not-audio.wav").write_bytes(b"this is not a wav file" * 50)
+    # No encoder needed: these are refused before any embedding is taken.
+    with pytest.raises(EnrolmentError, match=r"short\.wav: reference is 2\.0 s; need at least 4 s"):
+        reference_embedding(short, None)
+    with pytest.raises(EnrolmentError, match=r"silent\.wav: reference is mostly silent"):
+        reference_embedding(silent, None)
+    with pytest.raises(EnrolmentError, match=r"not-audio\.wav: cannot read the reference"):
+        reference_embedding(str(tmp_path / "not-audio.wav"), None)
+
+
+def test_voice_agreement_separates_two_groups_of_windows() -> None:
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(2, 192))
+    one = a + 0.8 * rng.normal(size=(6, 192))  # one noisy voice
+    two = np.concatenate([a + 0.3 * rng.normal(size=(3, 192)), b + 0.3 * rng.normal(size=(3, 192))])
+    assert voice_agreement(one[:3]) is None  # too few windows to split
+    one_score, two_score = voice_agreement(one), voice_agreement(two)
+    assert one_score is not None and two_score is not None
+    assert two_score < MIN_VOICE_AGREEMENT < one_score
+
+
+@needs_espeak
+def test_one_voice_is_accepted_two_voices_are_refused(encoder: Any, tmp_path: Path, sqlite_url: str) -> None:
+    single = write(tmp_path / "single.wav", np.concatenate([espeak(LOW_MALE, s, tmp_path) for s in SENTENCES]))
+    duet = write(tmp_path / "duet.wav", np.concatenate([espeak(LOW_MALE, SENTENCES[0], tmp_path),
+                                                        espeak(HIGH_FEMALE, SENTENCES[1], tmp_path)]))
+    emb = reference_embedding(single, encoder)
+    assert emb.shape == (192,) and np.isfinite(emb).all()
+    with pytest.raises(EnrolmentError, match=r"duet\.wav: reference seems to hold more than one voice"):
+        reference_embedding(duet, encoder)
+    store = VoiceprintStore(sqlite_url)
+    with pytest.raises(EnrolmentError, match=r"duet\.wav"):  # one bad take refuses the whole enrolment
+        enroll_artist(store, encoder, "a1", "A", "block", "label:test", [single, duet])
+    assert store.policies() == {}
+    assert enroll_artist(store, encoder, "a1", "A", "block", "label:test", [single]) == 1
+    assert store.biometric_rows("a1")["voiceprint_embeddings"] == 1
