@@ -124,6 +124,25 @@ class CaseStore:
         session.add(CaseEvidence(case_id=case.id, version=case.evidence_version, content_hash=digest, verdict=row))
         counts["evidence_new"] += 1
 
+    def erase_voice_similarity(self, artist_id: str) -> int:
+        """Blank the voice-match score in every stored verdict and evidence version that names the artist.
+
+        Part of opt-out erasure: the score is a biometric match result. Which artist a
+        case was about (``matched_artist_id``) and the decision stay: they are the
+        moderation record, not biometric data. Returns the rows changed.
+        """
+        changed = 0
+        with Session(self.engine) as session, session.begin():
+            verdicts = select(VerdictRecord).where(VerdictRecord.verdict["matched_artist_id"].as_string() == artist_id)
+            evidence = select(CaseEvidence).where(CaseEvidence.verdict["matched_artist_id"].as_string() == artist_id)
+            records: list[VerdictRecord | CaseEvidence] = [*session.execute(verdicts).scalars(),
+                                                           *session.execute(evidence).scalars()]
+            for rec in records:
+                if rec.verdict.get("voice_similarity") is not None:
+                    rec.verdict = {**rec.verdict, "voice_similarity": None}  # a new dict, so the ORM sees the change
+                    changed += 1
+        return changed
+
     def case_count(self, queue: str | None = None) -> int:
         with Session(self.engine) as session:
             q = select(Case.id)

@@ -201,9 +201,16 @@ def build_scorers(cfg: PipelineConfig) -> list[TrackScorer[Any]]:
     max_batch = int(cfg.policy.get("batch", {}).get("max_batch_size", 8))
     return [
         IsolatingScorer(create_scorer(s.slot, s.name, s.artifact, **{"max_batch_size": max_batch,
-                                                                      "db_url": cfg.db_url, **s.params}))
+                                                                      "db_url": cfg.db_url, **_overrides(s.slot, cfg),
+                                                                      **s.params}))
         for s in cfg.scorers
     ]
+
+
+def _overrides(slot: str, cfg: PipelineConfig) -> dict[str, Any]:
+    """``thresholds.voice_match`` in the policy overrides the registry's calibrated threshold."""
+    voice_match = cfg.threshold("voice_match")
+    return {"threshold": voice_match} if slot == "verifier" and voice_match is not None else {}
 
 
 class ScoreUploads(beam.PTransform):  # type: ignore[misc]

@@ -7,6 +7,7 @@ trained models.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -140,3 +141,13 @@ def test_duplicates_name_the_earlier_upload_and_rerun_gives_the_same(tmp_path: P
                         equal_to([("clean", None), ("reupload", "clean"), ("short", None)]))
     ledger = pd.read_parquet(tmp_path / "home" / "catalogue" / "uploads.parquet")
     assert sorted(ledger["upload_id"]) == ["clean", "reupload", "short"]
+
+
+def test_policy_voice_match_threshold_reaches_the_verifier(tmp_path: Path) -> None:
+    from pipelines.transforms import build_scorers
+
+    cfg = _config(tmp_path)
+    assert "threshold" not in {s.slot: s for s in build_scorers(cfg)}["verifier"].params
+    policy = {**cfg.policy, "thresholds": {**cfg.policy["thresholds"], "voice_match": 2.5}}
+    verifier = {s.slot: s for s in build_scorers(dataclasses.replace(cfg, policy=policy))}["verifier"]
+    assert verifier.params["threshold"] == 2.5

@@ -264,6 +264,25 @@ def test_optout_leaves_no_biometric_trace_in_any_table(any_url: str) -> None:
     assert store.voiceprints().artist_ids == ("a-stays",)
 
 
+def test_optout_also_blanks_match_scores_in_filed_verdicts(any_url: str) -> None:
+    from trackguard.enrol import optout_artist
+
+    store = VoiceprintStore(any_url)
+    enroll(store, "a-gone", unit(np.random.default_rng(5).normal(size=(2, D))))
+    cases = CaseStore(any_url)
+    flagged = Verdict("u-imp", Decision.BLOCK, Queue.IMPERSONATION, 100, ["synthetic_voice"],
+                      matched_artist_id="a-gone", voice_similarity=4.2)
+    other = Verdict("u-other", Decision.BLOCK, Queue.IMPERSONATION, 100, ["synthetic_voice"],
+                    matched_artist_id="a-other", voice_similarity=3.9)
+    cases.upsert_verdicts([flagged, other])
+    erased = optout_artist(any_url, "a-gone", "label:test")
+    assert erased["verdict_scores"] == 2  # the verdict row and its case's evidence version
+    kept = cases.get_verdict("u-imp")
+    assert kept is not None and kept.voice_similarity is None and kept.matched_artist_id == "a-gone"
+    assert [e["voice_similarity"] for e in cases.evidence_versions("u-imp")] == [None]
+    assert cases.evidence_versions("u-other")[0]["voice_similarity"] == 3.9  # other artists untouched
+
+
 # ---------------------------------------------------------------------------- ledger and commands
 
 

@@ -88,9 +88,9 @@ def _artists_list(a: argparse.Namespace) -> int:
 
 
 def _artists_optout(a: argparse.Namespace) -> int:
-    from models.voiceprints import VoiceprintStore
+    from trackguard.enrol import optout_artist
 
-    erased = VoiceprintStore(a.db_url or Home.from_env().db_url).optout(a.artist_id, a.actor)
+    erased = optout_artist(a.db_url or Home.from_env().db_url, a.artist_id, a.actor)
     print(f"erased voiceprint data of {a.artist_id}: {erased}")
     return 0
 

@@ -296,3 +296,16 @@ def _build_cohort(store: VoiceprintStore, corpus_name: str, artists: pd.DataFram
     if not embeddings:
         raise ValueError(f"no cohort audio could be embedded for voices {cohort_voices}")
     return store.set_cohort(np.stack(embeddings), sources, subjects)
+
+
+def optout_artist(db_url: str, artist_id: str, actor: str) -> dict[str, int]:
+    """Opt-out is erasure, at once: the registry's biometric data, then the match scores in filed verdicts.
+
+    The registry keeps its non-biometric audit record; the moderation store keeps which
+    artist each case was about and its decisions (see `CaseStore.erase_voice_similarity`).
+    """
+    from moderation.cases import CaseStore
+
+    erased = VoiceprintStore(db_url).optout(artist_id, actor)
+    erased["verdict_scores"] = CaseStore(db_url).erase_voice_similarity(artist_id)
+    return erased
