@@ -179,9 +179,10 @@ def _best(matches: Sequence[Match], keys: Mapping[str, TimeKey]) -> Match | None
 def match_batch(batch: Sequence[UploadFingerprint], index: FingerprintIndex | None,
                 keys: Mapping[str, TimeKey], durations: Mapping[str, float],
                 policy: DuplicatePolicy) -> dict[str, list[Match]]:
-    """upload_id → its matches with earlier uploads, from ``index`` and from the batch itself."""
-    keys = {**keys, **{u.upload_id: u.key for u in batch}}
-    durations = {**durations, **{u.upload_id: u.duration_s for u in batch}}
+    """upload_id → its matches with earlier uploads, from ``index`` and from the batch itself.
+
+    ``keys`` and ``durations`` cover every upload a match may name: the ledger's and the batch's.
+    """
     found: dict[str, dict[str, Match]] = {u.upload_id: {} for u in batch}
     with tempfile.TemporaryDirectory(prefix="tg-dup-") as tmp:
         sources = [index] if index is not None and len(index) else []
@@ -259,11 +260,11 @@ class DuplicateCatalogue:
     def match(self, batch: Sequence[UploadFingerprint]) -> list[DuplicateFinding]:
         """Findings for ``batch`` (one per distinct upload_id, in time order); indexes the batch."""
         batch = list({u.upload_id: u for u in batch}.values())
-        keys = self.keys()
+        keys = {**self.keys(), **{u.upload_id: u.key for u in batch}}
         durations = {str(u): float(d) for u, d in zip(self.ledger["upload_id"], self.ledger["duration_s"],
                                                       strict=True) if pd.notna(d)}
+        durations.update({u.upload_id: u.duration_s for u in batch})
         matches = match_batch(batch, self.index, keys, durations, self.policy)
-        keys.update({u.upload_id: u.key for u in batch})
         findings = {uid: _finding(uid, ms, keys) for uid, ms in matches.items()}
         rows = pd.DataFrame({
             "upload_id": [u.upload_id for u in batch], "uploaded_at_ms": [u.key[0] for u in batch],
@@ -296,8 +297,3 @@ def findings_frame(findings: Sequence[DuplicateFinding]) -> pd.DataFrame:
     rows = [{"upload_id": f.upload_id, "duplicate_of": f.duplicate_of, **f.features()} for f in findings]
     frame = pd.DataFrame(rows, columns=["upload_id", "duplicate_of", *DUPLICATE_FEATURES])
     return frame.set_index("upload_id")
-
-
-def no_duplicate_features() -> dict[str, float]:
-    """Values for an upload that was not matched (e.g. matching switched off): missing, not zero."""
-    return {name: math.nan for name in DUPLICATE_FEATURES}

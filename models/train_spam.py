@@ -445,10 +445,7 @@ def train_from_tables(
     computed without durations), so training and serving see the same inputs.
     """
     protected_list, profiles = protected_names_from(artists), profiles_from(artists)
-    protected = ProtectedNames(protected_list, SPEC_DEFAULTS["name_max_distance"])
-    table, _ = build_feature_table(manifest, stats, protected, profiles)
-    labels = _labelled(table, labels)
-    table = table.loc[labels.index]
+    table, labels = labelled_table(manifest, labels, artists, stats, float(SPEC_DEFAULTS["name_max_distance"]))
     split = time_split(table["uploaded_at"])
     categories = {c: v for c, v in _categories(table[split == "train"]).items() if c not in set(exclude_features)}
     features = [f for f in FEATURES if f not in set(exclude_features)]
@@ -502,7 +499,13 @@ def labelled_feature_table(
     manifest, labels, artists = load_corpus(Path(corpus_dir))
     stats = compute_audio_stats(manifest, cache_dir or Home.from_env().cache / "spam-stats")
     distance = float((spec or SPEC_DEFAULTS).get("name_max_distance", SPEC_DEFAULTS["name_max_distance"]))
-    protected = ProtectedNames(protected_names_from(artists), distance)
+    return labelled_table(manifest, labels, artists, stats, distance)
+
+
+def labelled_table(manifest: pd.DataFrame, labels: pd.DataFrame, artists: pd.DataFrame, stats: pd.DataFrame,
+                   name_max_distance: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Feature table and labels of the labelled, valid uploads; names and profiles from ``artists``."""
+    protected = ProtectedNames(protected_names_from(artists), name_max_distance)
     table, _ = build_feature_table(manifest, stats, protected, profiles_from(artists))
     labels = _labelled(table, labels)
     return table.loc[labels.index], labels

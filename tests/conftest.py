@@ -1,4 +1,4 @@
-"""Shared fixtures: isolated TRACKGUARD_HOME, a real PostgreSQL database, a small corpus."""
+"""Shared fixtures: isolated TRACKGUARD_HOME, a real PostgreSQL database, a small corpus, the ECAPA model."""
 
 from __future__ import annotations
 
@@ -6,9 +6,12 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+REPO_HOME = Path(__file__).resolve().parents[1] / ".trackguard"
+PRETRAINED_ROOT = Path(os.environ.get("TRACKGUARD_PRETRAINED", REPO_HOME / "models" / "pretrained"))
 PG_ADMIN_URL = os.environ.get("TRACKGUARD_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
@@ -56,3 +59,23 @@ def small_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("corpus-small")
     make_corpus(out, seed=3, size="small")
     return out
+
+
+@pytest.fixture(scope="session")
+def model_dir() -> Path:
+    """The pretrained ECAPA directory (`trackguard setup models`); skips, saying how to get it, when absent."""
+    from models.speaker import PRETRAINED
+    from models.weights import MissingWeightsError, require_weights
+
+    try:
+        return require_weights(PRETRAINED, directory=PRETRAINED_ROOT / PRETRAINED)
+    except MissingWeightsError as exc:
+        pytest.skip(f"ECAPA weights not set up: run `make models` (trackguard setup models). {exc}")
+
+
+@pytest.fixture(scope="session")
+def encoder(model_dir: Path) -> Any:
+    """The ECAPA encoder, loaded once per test session."""
+    from models.speaker import load_speaker_encoder
+
+    return load_speaker_encoder(model_dir)

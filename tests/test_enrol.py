@@ -8,7 +8,6 @@ measurements behind the multi-voice threshold.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -19,9 +18,7 @@ import pytest
 import soundfile as sf
 from scipy.signal import resample_poly
 
-from models.speaker import PRETRAINED, load_speaker_encoder
 from models.voiceprints import ConsentError, VoiceprintStore
-from models.weights import MissingWeightsError, require_weights
 from trackguard import cli
 from trackguard.enrol import (
     MIN_VOICE_AGREEMENT,
@@ -32,8 +29,6 @@ from trackguard.enrol import (
 )
 
 SR = 16_000
-REPO_HOME = Path(__file__).resolve().parents[1] / ".trackguard"
-PRETRAINED_ROOT = Path(os.environ.get("TRACKGUARD_PRETRAINED", REPO_HOME / "models" / "pretrained"))
 SENTENCES = (
     "The quick brown fox jumps over the lazy dog while the band plays on and the crowd sings along.",
     "Every night I sing this song about the city lights and the river that runs through the town.",
@@ -41,19 +36,6 @@ SENTENCES = (
 # A low male and a high female espeak-ng voice: ECAPA tells them apart (agreement 0.10 when joined);
 # most espeak-ng pairs sound alike to it and would pass (see MIN_VOICE_AGREEMENT).
 LOW_MALE, HIGH_FEMALE = ("en+m3", 20), ("es+f3", 80)
-
-
-@pytest.fixture(scope="module")
-def model_dir() -> Path:
-    try:
-        return require_weights(PRETRAINED, directory=PRETRAINED_ROOT / PRETRAINED)
-    except MissingWeightsError as exc:
-        pytest.skip(f"ECAPA weights not set up: run `make models` (trackguard setup models). {exc}")
-
-
-@pytest.fixture(scope="module")
-def encoder(model_dir: Path) -> Any:
-    return load_speaker_encoder(model_dir)
 
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None,

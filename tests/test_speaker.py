@@ -7,7 +7,6 @@ verification accuracy on real singers.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import time
@@ -30,25 +29,10 @@ from models.speaker import (
     speaker_encoder_info,
     speaker_model_id,
 )
-from models.weights import MissingWeightsError, load_registry, require_weights
+from models.weights import MissingWeightsError, load_registry
 
-REPO_HOME = Path(__file__).resolve().parents[1] / ".trackguard"
-PRETRAINED_ROOT = Path(os.environ.get("TRACKGUARD_PRETRAINED", REPO_HOME / "models" / "pretrained"))
 CKPT_SHA = load_registry()[PRETRAINED].file("embedding_model.ckpt").sha256
 WINDOW = 3 * SAMPLE_RATE
-
-
-@pytest.fixture(scope="module")
-def model_dir() -> Path:
-    try:
-        return require_weights(PRETRAINED, directory=PRETRAINED_ROOT / PRETRAINED)
-    except MissingWeightsError as exc:
-        pytest.skip(f"ECAPA weights not set up: run `make models` (trackguard setup models). {exc}")
-
-
-@pytest.fixture(scope="module")
-def encoder(model_dir: Path) -> Any:
-    return load_speaker_encoder(model_dir)
 
 
 def voice_like(f0: float, seconds: float = 3.0, seed: int = 0) -> torch.Tensor:

@@ -15,10 +15,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tests.conftest import PRETRAINED_ROOT
 from trackguard.cli import main
 from trackguard.home import Home
-
-REPO_HOME = Path(__file__).resolve().parents[1] / ".trackguard"
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +26,7 @@ def swept(small_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
     old = os.environ.get("TRACKGUARD_HOME")
     os.environ["TRACKGUARD_HOME"] = str(home)
     try:
-        pretrained = Path(os.environ.get("TRACKGUARD_PRETRAINED", REPO_HOME / "models" / "pretrained"))
+        pretrained = PRETRAINED_ROOT
         if not (pretrained / "ecapa-voxceleb").exists():
             pytest.skip(f"ECAPA weights not set up at {pretrained}: run `make models` (trackguard setup models)")
         (home / "models").mkdir(parents=True)
