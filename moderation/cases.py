@@ -10,16 +10,18 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, UniqueConstraint, select
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from moderation.db import Base, create_schema
 from moderation.ledger import licensed_entry, record_entries
-from trackguard.contracts import Verdict
+from moderation.schema import uploads
+from moderation.uploads import upload_batch
+from trackguard.contracts import Queue, Verdict
 
 
 def _now() -> dt.datetime:
@@ -39,6 +41,8 @@ class VerdictRecord(Base):
 
 
 class Case(Base):
+    """One per flagged upload; the workflow columns (lease, resolution, who may claim) come from migration 0002."""
+
     __tablename__ = "cases"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     upload_id: Mapped[str] = mapped_column(String(128), unique=True)
@@ -48,6 +52,19 @@ class Case(Base):
     evidence_version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    min_role: Mapped[str] = mapped_column(String(16), default="reviewer", server_default="reviewer")
+    claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_token: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    resolution: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    excluded_reviewers: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
+
+
+# The claim's orderings (migrations 0002 and 0003): by queue, and across queues over open cases only.
+Index("ix_cases_claim", Case.status, Case.queue, Case.priority.desc(), Case.created_at)
+Index("ix_cases_open_order", Case.priority.desc(), Case.created_at, Case.id,
+      postgresql_where=text("status = 'open'"), sqlite_where=text("status = 'open'"))
 
 
 class CaseEvidence(Base):
@@ -120,9 +137,27 @@ class CaseStore:
         if case.evidence_version == 0:
             counts["cases_new"] += 1
         case.evidence_version += 1
-        case.queue, case.priority, case.updated_at = row["queue"], row["priority"], _now()
+        case.updated_at = _now()
+        if case.status == "open" and case.queue != Queue.APPEALS.value:  # a decided or appealed case stays put
+            case.queue, case.priority = row["queue"], row["priority"]
         session.add(CaseEvidence(case_id=case.id, version=case.evidence_version, content_hash=digest, verdict=row))
         counts["evidence_new"] += 1
+
+    def upsert_uploads(self, rows: Iterable[Mapping[str, Any]], batch_size: int = 1000) -> int:
+        """Store the manifest metadata of uploads (what parses, plus the raw row); returns rows stored.
+
+        Idempotent: keyed by upload_id, a second run rewrites the same values. Rows
+        without a usable upload_id are skipped (`moderation.uploads`).
+        """
+        batch = upload_batch(rows, _now())
+        with Session(self.engine) as session, session.begin():
+            ins = _insert(session)(uploads)
+            stmt = ins.on_conflict_do_update(
+                index_elements=["upload_id"],
+                set_={col.name: ins.excluded[col.name] for col in uploads.c if col.name != "upload_id"})
+            for i in range(0, len(batch), batch_size):
+                session.execute(stmt, batch[i:i + batch_size])
+        return len(batch)
 
     def erase_voice_similarity(self, artist_id: str) -> int:
         """Blank the voice-match score in every stored verdict and evidence version that names the artist.

@@ -1,20 +1,37 @@
-"""Schema base of the moderation store; engines come from `trackguard.sql`."""
+"""Schema base of the moderation store; engines come from `trackguard.sql`, the schema from Alembic migrations."""
 
 from __future__ import annotations
+
+import threading
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import DeclarativeBase
 
-from trackguard.sql import create_all_tolerant, get_engine
+from trackguard.sql import get_engine
 
 
 class Base(DeclarativeBase):
     pass
 
 
+_READY: set[str] = set()
+_LOCK = threading.Lock()
+
+
 def create_schema(url: str) -> Engine:
-    import moderation.cases  # noqa: F401  (registers tables)
+    """The engine for ``url`` with the moderation schema at the latest migration (``alembic upgrade head``).
+
+    Databases made before migrations (by ``create_all``) are adopted by revision
+    0001, which only creates what is missing. Upgrading is done once per URL per
+    process; `moderation.migrate` makes concurrent first opens safe.
+    """
+    import moderation.cases
+    import moderation.schema  # noqa: F401  (registers the tables on Base.metadata)
+    from moderation.migrate import upgrade
 
     engine = get_engine(url)
-    create_all_tolerant(Base.metadata, engine)
+    with _LOCK:
+        if url not in _READY:
+            upgrade(url)
+            _READY.add(url)
     return engine

@@ -1,7 +1,8 @@
 """The batch catalogue sweep: manifest (Parquet/JSONL, local or gs://) → verdicts + cases.
 
     read manifest → de-duplicate upload_id → ScoreUploads → verdicts.parquet
-                                                           → upsert cases (moderation DB)
+                                           │               → upsert cases (moderation DB)
+                                           └→ upsert uploads (metadata + audio URI, for reviewers)
 
 Runs on an explicitly pinned local runner by default (PLATFORM-NOTES: the
 unpinned default tries to download Prism). Re-running is idempotent: verdicts
@@ -84,8 +85,8 @@ def dedupe(keyed: tuple[str, Iterable[dict[str, Any]]]) -> Iterator[Any]:
             f"upload_id appears {len(distinct)} times with different fields in this manifest"))
 
 
-class UpsertCases(beam.DoFn):  # type: ignore[misc]
-    """Write verdicts to the moderation store in batches.
+class _StoreWriter(beam.DoFn):  # type: ignore[misc]
+    """Opens the moderation store once per worker.
 
     The store is resolved from a dotted path because pipelines may not import
     the moderation layer (layers import only to their left).
@@ -93,12 +94,19 @@ class UpsertCases(beam.DoFn):  # type: ignore[misc]
 
     def __init__(self, db_url: str, writer_path: str = CASE_WRITER) -> None:
         self.db_url, self.writer_path = db_url, writer_path
-        self.written = Metrics.counter("sweep", "verdicts_filed")
-        self.total = 0
 
     def setup(self) -> None:
         module, func = self.writer_path.split(":")
         self.store = getattr(importlib.import_module(module), func)(self.db_url)
+
+
+class UpsertCases(_StoreWriter):
+    """Write verdicts to the moderation store in batches (cases, evidence versions, ledger)."""
+
+    def __init__(self, db_url: str, writer_path: str = CASE_WRITER) -> None:
+        super().__init__(db_url, writer_path)
+        self.written = Metrics.counter("sweep", "verdicts_filed")
+        self.total = 0
 
     def process(self, batch: list[Verdict]) -> Iterator[str]:
         self.store.upsert_verdicts(batch)
@@ -106,6 +114,14 @@ class UpsertCases(beam.DoFn):  # type: ignore[misc]
         self.total += len(batch)
         log.info("filed %d verdicts (this worker: %d)", len(batch), self.total)
         yield from (v.upload_id for v in batch)
+
+
+class UpsertUploads(_StoreWriter):
+    """Record each delivered manifest row, so reviewers see the upload's metadata and can play its audio."""
+
+    def process(self, batch: list[dict[str, Any]]) -> Iterator[str]:
+        self.store.upsert_uploads(batch)
+        yield from (str(r.get("upload_id")) for r in batch)
 
 
 @dataclasses.dataclass
@@ -136,6 +152,11 @@ def build(p: beam.Pipeline, catalog: str, out_dir: str, cfg: PipelineConfig) -> 
         verdicts
         | "BatchForDb" >> beam.BatchElements(min_batch_size=1, max_batch_size=50)
         | "UpsertCases" >> beam.ParDo(UpsertCases(cfg.db_url))
+    )
+    _ = (
+        unique.ok
+        | "BatchUploads" >> beam.BatchElements(min_batch_size=1, max_batch_size=50)
+        | "UpsertUploads" >> beam.ParDo(UpsertUploads(cfg.db_url))
     )
 
 

@@ -61,12 +61,16 @@ def _train_spam(a: argparse.Namespace) -> int:
 def _artists_enroll(a: argparse.Namespace) -> int:
     from models.speaker import load_speaker_encoder, speaker_model_id
     from models.voiceprints import VoiceprintStore
+    from moderation.audit import record_registry_change
     from trackguard.enrol import enroll_artist
 
-    store = VoiceprintStore(a.db_url or Home.from_env().db_url)
+    url = a.db_url or Home.from_env().db_url
+    store = VoiceprintStore(url)
     n = enroll_artist(store, load_speaker_encoder(a.model_dir), a.artist_id, a.name, a.policy, a.consent_by,
                       a.audio, profile_id=a.profile_id, licensed_partner_ids=a.licensed_partner,
                       model_id=speaker_model_id(a.model_dir))
+    record_registry_change(url, a.consent_by, "enroll", a.artist_id,
+                           {"policy": a.policy, "n_sources": n, "licensed_partner_ids": list(a.licensed_partner)})
     print(f"enrolled {a.artist_id} from {n} reference recordings (policy {a.policy}, consent by {a.consent_by})")
     return 0
 
@@ -108,9 +112,12 @@ def _artists_show(a: argparse.Namespace) -> int:
 
 def _artists_policy(a: argparse.Namespace) -> int:
     from models.voiceprints import VoiceprintStore
+    from moderation.audit import record_registry_change
 
-    p = VoiceprintStore(a.db_url or Home.from_env().db_url).set_policy(
-        a.artist_id, a.policy, a.actor, a.licensed_partner or None)
+    url = a.db_url or Home.from_env().db_url
+    p = VoiceprintStore(url).set_policy(a.artist_id, a.policy, a.actor, a.licensed_partner or None)
+    record_registry_change(url, a.actor, "policy", a.artist_id,
+                           {"policy": p.policy, "licensed_partner_ids": list(p.licensed_partner_ids)})
     print(f"{p.artist_id}: policy {p.policy}, licensed partners {', '.join(p.licensed_partner_ids) or '-'} "
           f"(changed by {a.actor})")
     return 0
@@ -286,6 +293,123 @@ def _eval_sweep(a: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(a: argparse.Namespace) -> int:
+    from moderation.web.server import serve
+
+    serve(a.host, a.port, a.db_url, insecure_cookies=a.insecure_cookies, verbose=a.verbose)
+    return 0
+
+
+def _bench_queue(a: argparse.Namespace) -> int:
+    from trackguard.bench.queue import bench_queue
+
+    rows = bench_queue([int(x) for x in a.reviewers.split(",")], a.cases, a.backends.split(","), a.pg_url, a.json)
+    return 0 if all(r["double_claims"] == 0 and r["undecided"] == 0 and r["audit_ok"] for r in rows) else 1
+
+
+def _review(handler: Handler) -> Handler:
+    """Review commands: a refusal of the workflow (`moderation.review.ReviewError`) is a message, not a traceback."""
+    def run(a: argparse.Namespace) -> int:
+        from moderation.review import ReviewError
+
+        try:
+            return handler(a)
+        except ReviewError as err:
+            print(f"trackguard: {err.code}: {err}", file=sys.stderr)
+            return 2
+
+    return run
+
+
+def _read_password(a: argparse.Namespace) -> str:
+    import getpass
+
+    if a.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass(f"password for {a.username}: ")
+    if getpass.getpass("again: ") != first:
+        raise ValueError("the passwords differ")
+    return first
+
+
+def _users_add(a: argparse.Namespace) -> int:
+    from moderation.review import ReviewService, Role
+
+    user = ReviewService(a.db_url or Home.from_env().db_url).create_user(
+        a.username, _read_password(a), Role(a.role), distributor_id=a.distributor_id, actor=a.actor)
+    print(f"created {user.username} (id {user.id}, role {user.role.value}"
+          + (f", distributor {user.distributor_id})" if user.distributor_id else ")"))
+    return 0
+
+
+def _users_list(a: argparse.Namespace) -> int:
+    from moderation.review import ReviewService
+
+    for u in ReviewService(a.db_url or Home.from_env().db_url).list_users():
+        print(f"{u.id}\t{u.username}\t{u.role.value}\t{u.distributor_id or '-'}")
+    return 0
+
+
+def _users_token(a: argparse.Namespace) -> int:
+    from moderation.review import ReviewService
+
+    token = ReviewService(a.db_url or Home.from_env().db_url).issue_api_token(a.username, actor=a.actor)
+    print(token)
+    print(f"(API token for {a.username}: shown once, only its sha256 is stored)", file=sys.stderr)
+    return 0
+
+
+def _audit_verify(a: argparse.Namespace) -> int:
+    from moderation.audit import verify
+
+    result = verify(a.db_url or Home.from_env().db_url)
+    if result.ok:
+        print(f"audit log OK: {result.entries} entries checked")
+        return 0
+    print(f"audit log TAMPERED: first bad seq {result.first_bad_seq} ({result.problem}); "
+          f"{result.entries} entries checked")
+    return 1
+
+
+def _audit_show(a: argparse.Namespace) -> int:
+    from moderation.review import ReviewService
+
+    service = ReviewService(a.db_url or Home.from_env().db_url)
+    subject = ("case", str(a.case)) if a.case is not None else (None, None)
+    for e in reversed(service.audit_log(subject_type=subject[0], subject_id=subject[1], limit=a.limit)):
+        print(f"{e.seq}\t{e.at.isoformat()}\t{e.actor}\t{e.action}\t{e.subject_type}:{e.subject_id}\t"
+              f"{json.dumps(e.details, sort_keys=True)}")
+    return 0
+
+
+def _export_labels(a: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from moderation.review import ReviewService
+
+    rows = ReviewService(a.db_url or Home.from_env().db_url).export_labels()
+    frame = pd.DataFrame(rows, columns=list(rows[0]) if rows else ["upload_id", "queue", "action", "label"])
+    if "model_versions" in frame:
+        frame["model_versions"] = frame["model_versions"].map(lambda m: json.dumps(m, sort_keys=True))
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".parquet":
+        frame.to_parquet(out, index=False)
+    elif out.suffix == ".csv":
+        frame.to_csv(out, index=False)
+    else:
+        raise ValueError(f"--out must end in .parquet or .csv, got {out.name}")
+    print(f"wrote {len(frame)} labels to {out}")
+    return 0
+
+
+def _db_upgrade(a: argparse.Namespace) -> int:
+    from moderation.migrate import upgrade
+
+    print(f"database at revision {upgrade(a.db_url or Home.from_env().db_url, a.revision)}")
+    return 0
+
+
 def _add_db(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db-url", default=None, help="database URL (default: SQLite under TRACKGUARD_HOME)")
 
@@ -347,6 +471,48 @@ def _artists_parser(sub: Any) -> None:
     p.set_defaults(func=_artists_calibrate)
 
 
+def _review_parsers(sub: Any) -> None:
+    users = sub.add_parser("users", help="accounts of the review app and API").add_subparsers(required=True)
+    p = users.add_parser("add", help="create an account (password from a prompt or --password-stdin)")
+    p.add_argument("username")
+    p.add_argument("--role", required=True, choices=["distributor", "reviewer", "lead", "admin"])
+    p.add_argument("--distributor-id", default=None, help="required for (and only for) --role distributor")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    p.add_argument("--actor", default="cli", help="who creates the account (audited)")
+    _add_db(p)
+    p.set_defaults(func=_review(_users_add))
+    p = users.add_parser("list", help="active accounts")
+    _add_db(p)
+    p.set_defaults(func=_review(_users_list))
+    p = users.add_parser("token", help="issue an API token (printed once)")
+    p.add_argument("username")
+    p.add_argument("--actor", default="cli", help="who issues the token (audited)")
+    _add_db(p)
+    p.set_defaults(func=_review(_users_token))
+
+    aud = sub.add_parser("audit", help="the hash-chained audit log").add_subparsers(required=True)
+    p = aud.add_parser("verify", help="check the hash chain (exit 1 when tampered)")
+    _add_db(p)
+    p.set_defaults(func=_audit_verify)
+    p = aud.add_parser("show", help="the latest entries, oldest first")
+    p.add_argument("--case", type=int, default=None, help="only this case's entries")
+    p.add_argument("--limit", type=int, default=50)
+    _add_db(p)
+    p.set_defaults(func=_review(_audit_show))
+
+    exp = sub.add_parser("export", help="export moderation data").add_subparsers(required=True)
+    p = exp.add_parser("labels", help="reviewer decisions as training labels (reviewers pseudonymised)")
+    p.add_argument("--out", required=True, help="FILE.parquet or FILE.csv")
+    _add_db(p)
+    p.set_defaults(func=_review(_export_labels))
+
+    db = sub.add_parser("db", help="the moderation database").add_subparsers(required=True)
+    p = db.add_parser("upgrade", help="run the schema migrations (alembic upgrade)")
+    p.add_argument("--revision", default="head")
+    _add_db(p)
+    p.set_defaults(func=_db_upgrade)
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="trackguard", description="content-integrity pipeline for music streaming")
     ap.add_argument("-v", "--verbose", action="store_true")
@@ -390,6 +556,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_train_spam)
 
     _artists_parser(sub)
+    _review_parsers(sub)
 
     p = sub.add_parser("sweep", help="batch catalogue sweep: manifest → verdicts.parquet + cases")
     p.add_argument("--catalog", required=True, help="manifest .parquet or .jsonl (local or gs://)")
@@ -475,6 +642,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", default=None)
     _add_db(p)
     p.set_defaults(func=_bench_voices)
+    p = bsub.add_parser("queue", help="review queue: claim + decide cycles/s and latency under concurrent "
+                                     "reviewers, with double-claim and audit checks")
+    p.add_argument("--reviewers", default="1,10,50", help="reviewer thread counts")
+    p.add_argument("--cases", type=int, default=2000)
+    p.add_argument("--backends", default="sqlite,postgres")
+    p.add_argument("--pg-url", default=None, help="PostgreSQL server to create the scratch database on "
+                                                  "(default postgresql+psycopg://postgres@127.0.0.1:5432/test)")
+    p.add_argument("--json", default=None)
+    p.set_defaults(func=_bench_queue)
+
+    p = sub.add_parser("serve", help="the reviewer web app and the /v1 JSON API (uvicorn)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--insecure-cookies", action="store_true",
+                   help="session cookie without the Secure flag: needed for plain http on localhost")
+    _add_db(p)
+    p.set_defaults(func=_serve)
     return ap
 
 

@@ -121,7 +121,20 @@ def _run_demo(home: Home, size: str, seed: int) -> int:
     print(format_summary(summarise(result.verdicts_path, result.seconds, result.metrics)))
     print(f"\nverdicts:  {result.verdicts_path}\ncases:     {home.db_url}\nlabels:    {corpus / 'labels.parquet'}")
     _print_routing(result.verdicts_path, corpus)
+    _print_review_app(home)
     return 0
+
+
+def _print_review_app(home: Home) -> None:
+    """The sweep filled the queues; make the demo sign-ins and say how to open the app."""
+    from moderation.review import ReviewService
+    from trackguard.demo_users import ensure_demo_users, sign_in_help
+
+    service = ReviewService(home.db_url)
+    passwords = ensure_demo_users(home, service)
+    queues = ", ".join(f"{q.queue} {q.open}" for q in service.queue_stats() if q.open)
+    print(f"\nmoderation queues (open cases): {queues}")
+    print(sign_in_help(home, passwords))
 
 
 def _ensure_voice_calibration(home: Home, corpus: Path) -> None:

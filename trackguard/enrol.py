@@ -138,10 +138,14 @@ def enroll_corpus(corpus: Path, db_url: str, consent_by: str, model_dir: str | N
     encoder = load_speaker_encoder(model_dir)
     store = VoiceprintStore(db_url)
     enrolled = []
+    from moderation.audit import record_registry_change
+
     for a in artists[artists["opted_in"]].itertuples():
-        enroll_artist(store, encoder, a.artist_id, a.name, a.policy, consent_by, list(a.reference_uris),
-                      profile_id=a.profile_id, licensed_partner_ids=list(a.licensed_partner_ids),
-                      model_id=speaker_model_id(model_dir))
+        n = enroll_artist(store, encoder, a.artist_id, a.name, a.policy, consent_by, list(a.reference_uris),
+                          profile_id=a.profile_id, licensed_partner_ids=list(a.licensed_partner_ids),
+                          model_id=speaker_model_id(model_dir))
+        record_registry_change(db_url, consent_by, "enroll", a.artist_id, {
+            "policy": a.policy, "n_sources": n, "licensed_partner_ids": list(a.licensed_partner_ids)})
         enrolled.append(a.artist_id)
     return enrolled
 
@@ -304,8 +308,10 @@ def optout_artist(db_url: str, artist_id: str, actor: str) -> dict[str, int]:
     The registry keeps its non-biometric audit record; the moderation store keeps which
     artist each case was about and its decisions (see `CaseStore.erase_voice_similarity`).
     """
+    from moderation.audit import record_registry_change
     from moderation.cases import CaseStore
 
     erased = VoiceprintStore(db_url).optout(artist_id, actor)
     erased["verdict_scores"] = CaseStore(db_url).erase_voice_similarity(artist_id)
+    record_registry_change(db_url, actor, "optout", artist_id, {"erased": dict(erased)})  # counts only
     return erased
