@@ -89,6 +89,7 @@ class User:
     username: str
     role: Role
     distributor_id: str | None = None  # set for Role.DISTRIBUTOR only
+    session_generation: int = 0  # web sessions carry it; signing out increments it, ending them all
 
 
 @dataclasses.dataclass(frozen=True)

@@ -44,6 +44,7 @@ class UserRow(Base):
     distributor_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, server_default=true())
     created_at: Mapped[dt.datetime] = mapped_column(TZ)
+    session_generation: Mapped[int] = mapped_column(Integer, server_default="0")  # sign-out ends older sessions
 
 
 class ApiToken(Base):

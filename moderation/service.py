@@ -112,7 +112,15 @@ class ReviewService:
         with self._write() as conn:
             user = self._user_named(conn, username)
             users.store_hash(conn, user.id, digest)
+            users.end_sessions(conn, user.id)  # a new password signs the old sessions out
             audit.append(conn, actor, "user_password", "user", username, {})
+
+    def end_sessions(self, username: str, *, actor: str) -> None:
+        """Sign out everywhere: every web session issued before now stops working (API tokens are separate)."""
+        with self._write() as conn:
+            user = self._user_named(conn, username)
+            users.end_sessions(conn, user.id)
+            audit.append(conn, actor, "user_sign_out", "user", username, {})
 
     def deactivate_user(self, username: str, *, actor: str) -> None:
         """Login and API tokens stop working; the account's history stays."""

@@ -88,7 +88,13 @@ def needs_rehash(stored_hash: str) -> bool:
 
 
 def to_user(row: Any) -> User:
-    return User(id=row.id, username=row.username, role=Role(row.role), distributor_id=row.distributor_id)
+    return User(id=row.id, username=row.username, role=Role(row.role), distributor_id=row.distributor_id,
+                session_generation=int(getattr(row, "session_generation", 0) or 0))
+
+
+def end_sessions(conn: Connection, user_id: int) -> None:
+    conn.execute(update(users).where(users.c.id == user_id)
+                 .values(session_generation=users.c.session_generation + 1))
 
 
 def check_role(role: Role, distributor_id: str | None) -> None:

@@ -201,6 +201,21 @@ def test_logout_ends_the_session(world: World) -> None:
     assert client.get("/").status_code == 303
 
 
+def test_signing_out_kills_copied_cookies_and_other_sessions(world: World) -> None:
+    client, other = world.client(), world.client()
+    csrf = login(client, "rita")
+    login(other, "rita")  # the same reviewer on a second browser
+    copied = dict(client.cookies)
+    assert client.post("/logout", data={"csrf_token": csrf}).status_code == 303
+    thief = world.client()
+    thief.cookies.update(copied)
+    assert thief.get("/").status_code == 303, "a cookie copied before sign-out still works"
+    assert other.get("/").status_code == 303, "sign-out did not end the user's other sessions"
+    again = world.client()
+    login(again, "rita")
+    assert again.get("/").status_code == 200
+
+
 def test_cookie_flags(tmp_path: Path) -> None:
     world = build_world(tmp_path, secure_cookies=True)
     client = TestClient(world.app, base_url="https://testserver", follow_redirects=False)
@@ -217,8 +232,8 @@ def test_session_expires_after_12_hours(world: World, monkeypatch: pytest.Monkey
 
     client = world.client()
     login(client, "rita")
-    start = auth.now()
-    monkeypatch.setattr(auth, "now", lambda: start + 12 * 3600 + 5)
+    start = world.service.now().timestamp()
+    monkeypatch.setattr(auth, "now", lambda _request: start + 12 * 3600 + 5)
     assert client.get("/").status_code == 303
 
 

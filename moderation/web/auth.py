@@ -11,7 +11,6 @@ from __future__ import annotations
 import hmac
 import os
 import secrets
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -63,8 +62,9 @@ def _read_key(path: Path) -> str:
     return key
 
 
-def now() -> float:
-    return time.time()
+def now(request: Request) -> float:
+    """Session time on the service's clock, the same clock that stamps sign-outs (tests move it)."""
+    return service_of(request).now().timestamp()
 
 
 def service_of(request: Request) -> ReviewService:
@@ -84,7 +84,8 @@ def csrf_token(request: Request) -> str:
 def start_session(request: Request, user: User) -> None:
     """Sign in: a fresh session (new CSRF token), so nothing from before sign-in carries over."""
     request.session.clear()
-    request.session.update({"uid": user.id, "iat": int(now()), "csrf": secrets.token_urlsafe(32)})
+    request.session.update({"uid": user.id, "iat": now(request), "gen": user.session_generation,
+                            "csrf": secrets.token_urlsafe(32)})
 
 
 def flash(request: Request, message: str, kind: str = "info") -> None:
@@ -113,11 +114,14 @@ async def check_csrf(request: Request) -> None:
 
 
 def session_user(request: Request) -> User | None:
-    """The signed-in user, or None (no session, session older than 12 h, or user gone)."""
+    """The signed-in user, or None (no session, older than 12 h, signed out since, or user gone)."""
     uid, iat = request.session.get("uid"), request.session.get("iat")
-    if not isinstance(uid, int) or not isinstance(iat, int) or now() - iat > SESSION_MAX_AGE_S:
+    if not isinstance(uid, int) or not isinstance(iat, int | float) or now(request) - iat > SESSION_MAX_AGE_S:
         return None  # the cookie's own max-age slides with every write; this bound is absolute
-    return service_of(request).get_user(uid)
+    user = service_of(request).get_user(uid)
+    if user is None or request.session.get("gen", 0) != user.session_generation:
+        return None  # a copy of a cookie from before sign-out (or a password change) is dead
+    return user
 
 
 def require(role: Role) -> Callable[[Request], Awaitable[User]]:

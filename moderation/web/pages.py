@@ -100,6 +100,7 @@ def logout(request: Request, user: Reviewer) -> Response:
     for case_id, token in _leases(request).items():  # hand back what this browser held
         with contextlib.suppress(ReviewError):  # already expired or decided: nothing to hand back
             svc.release(user, int(case_id), token)
+    svc.end_sessions(user.username, actor=user.username)  # every copy of this user's cookies stops working
     request.session.clear()
     flash(request, "Signed out.")
     return redirect("/login")
