@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import pytest
 from sqlalchemy import delete, select, update
@@ -95,6 +96,27 @@ def test_cli_verify_exit_codes(service: ReviewService, people: People, db_url: s
     assert "first bad seq 3" in out
     assert cli.main(["audit", "show", "--case", "1", "--limit", "5", "--db-url", db_url]) == 0
     assert "\tdecide\tcase:1\t" in capsys.readouterr().out
+
+
+def test_an_anchor_catches_entries_cut_off_the_end(service: ReviewService, people: People, db_url: str,
+                                                   tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from moderation.audit_anchor import read_anchor
+
+    anchor = tmp_path / "offsite" / "audit-head.json"
+    _activity(service, people, db_url)
+    assert cli.main(["audit", "verify", "--anchor", str(anchor), "--db-url", db_url]) == 0
+    head = read_anchor(anchor)
+    assert head is not None and head[0] == service.verify_audit().entries
+    r = claim(service, people.alice)  # more activity: the anchor moves forward on the next verify
+    service.release(people.alice, r.case_id, r.lease_token)
+    assert cli.main(["audit", "verify", "--anchor", str(anchor), "--db-url", db_url]) == 0
+    newer = read_anchor(anchor)
+    assert newer is not None and newer[0] == head[0] + 2
+    _tamper(service, delete(audit_log).where(audit_log.c.seq >= newer[0] - 1))  # cut the tail off
+    assert service.verify_audit().ok, "the chain alone cannot see a cut tail"
+    assert cli.main(["audit", "verify", "--anchor", str(anchor), "--db-url", db_url]) == 1
+    assert "cut off its end" in capsys.readouterr().out
+    assert read_anchor(anchor) == newer, "a failed verify must not move the anchor"
 
 
 def test_registry_changes_are_audited_without_biometrics(db_url: str) -> None:

@@ -361,8 +361,10 @@ def _users_token(a: argparse.Namespace) -> int:
 
 def _audit_verify(a: argparse.Namespace) -> int:
     from moderation.audit import verify
+    from moderation.audit_anchor import verify_with_anchor
 
-    result = verify(a.db_url or Home.from_env().db_url)
+    url = a.db_url or Home.from_env().db_url
+    result = verify_with_anchor(url, Path(a.anchor)) if a.anchor else verify(url)
     if result.ok:
         print(f"audit log OK: {result.entries} entries checked")
         return 0
@@ -492,6 +494,9 @@ def _review_parsers(sub: Any) -> None:
 
     aud = sub.add_parser("audit", help="the hash-chained audit log").add_subparsers(required=True)
     p = aud.add_parser("verify", help="check the hash chain (exit 1 when tampered)")
+    p.add_argument("--anchor", default=None,
+                   help="JSON file holding the last verified head (keep it outside the database's reach): also "
+                        "catches entries cut off the end, then moves the anchor to the new head")
     _add_db(p)
     p.set_defaults(func=_audit_verify)
     p = aud.add_parser("show", help="the latest entries, oldest first")
