@@ -27,26 +27,18 @@ def read_anchor(path: Path) -> tuple[int, str] | None:
     return int(data["seq"]), str(data["hash"])
 
 
-def _hash_at(url: str, seq: int) -> str | None:
-    with transient_engine(url) as engine, engine.connect() as conn:
-        return conn.execute(select(audit_log.c.hash).where(audit_log.c.seq == seq)).scalar_one_or_none()
-
-
-def _head(url: str) -> tuple[int, str] | None:
-    with transient_engine(url) as engine, engine.connect() as conn:
-        row = conn.execute(select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)).first()
-    return (int(row.seq), str(row.hash)) if row is not None else None
-
-
 def verify_with_anchor(url: str, anchor: Path, *, update: bool = True) -> AuditVerification:
     """Verify the chain, then check it still reaches the anchored head; on success move the anchor to the head."""
     result = verify(url)
     if not result.ok:
         return result
     anchored = read_anchor(anchor)
+    with transient_engine(url) as engine, engine.connect() as conn:
+        found = None if anchored is None else conn.execute(
+            select(audit_log.c.hash).where(audit_log.c.seq == anchored[0])).scalar_one_or_none()
+        head = conn.execute(select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)).first()
     if anchored is not None:
         seq, expected = anchored
-        found = _hash_at(url, seq)
         if found is None:
             return AuditVerification(False, result.entries, seq,
                                      f"the chain ends at {result.entries} but {anchor} anchored seq {seq}: "
@@ -54,9 +46,8 @@ def verify_with_anchor(url: str, anchor: Path, *, update: bool = True) -> AuditV
         if found != expected:
             return AuditVerification(False, result.entries, seq,
                                      f"seq {seq} no longer has the hash anchored in {anchor}: the chain was rewritten")
-    head = _head(url)
     if update and head is not None:
-        _write(anchor, head)
+        _write(anchor, (int(head.seq), str(head.hash)))
     return result
 
 

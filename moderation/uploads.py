@@ -14,7 +14,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from trackguard.contracts import MAX_TEXT_LEN, TrackguardError, normalise_uri, parse_timestamp
+from trackguard.contracts import MAX_TEXT_LEN, TrackguardError, normalise_uri, parse_bool, parse_timestamp
 
 MAX_ID_LEN = 128
 TEXT_FIELDS = ("title", "artist_name")
@@ -73,16 +73,10 @@ def _timestamp(value: Any) -> dt.datetime | None:
 
 def _bool(value: Any) -> bool | None:
     """The contract's reading (blank is False); None only for a value that is not a boolean at all."""
-    value = jsonable(value)
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return False
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int | float) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", "yes", "no"):
-        return value.strip().lower() in ("true", "1", "yes")
-    return None
+    try:
+        return parse_bool(jsonable(value))  # jsonable: numpy scalars and NaN read as the contract expects
+    except TrackguardError:
+        return None
 
 
 def upload_values(raw: Mapping[str, Any], at: dt.datetime) -> dict[str, Any] | None:

@@ -134,7 +134,8 @@ def parse_timestamp(value: Any) -> dt.datetime:
     return ts.astimezone(dt.UTC)
 
 
-def _parse_bool(value: Any) -> bool:
+def parse_bool(value: Any) -> bool:
+    """The manifest's reading of ``declared_ai``: blank is False; anything not boolean-like is refused."""
     if _blank(value):
         return False
     if isinstance(value, bool):
@@ -193,7 +194,7 @@ def validate_manifest_row(raw: Mapping[str, Any]) -> ManifestRow:
         isrc=texts["isrc"],
         genre=texts["genre"],
         language=texts["language"],
-        declared_ai=_parse_bool(raw.get("declared_ai")),
+        declared_ai=parse_bool(raw.get("declared_ai")),
     )
 
 

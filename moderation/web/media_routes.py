@@ -52,14 +52,18 @@ def _wav(uri: str, cache_dir: Path, what: str) -> Path | Response:
         return _not_found(f"Audio of {what} is not available ({exc.code.value}): {exc.message}")
 
 
+def _wav_response(request: Request, uri: str, what: str) -> Response:
+    wav = _wav(uri, request.app.state.cache_dir, what)
+    return wav if isinstance(wav, Response) else FileResponse(wav, media_type="audio/wav", headers=PRIVATE)
+
+
 @router.get("/cases/{case_id}/audio")
 def case_audio(request: Request, case_id: int, user: Reviewer) -> Response:
     detail = _case(request, case_id, user)
     if isinstance(detail, Response):
         return detail
     assert detail.upload is not None  # checked by _case
-    wav = _wav(str(detail.upload["audio_uri"]), request.app.state.cache_dir, f"upload {detail.summary.upload_id}")
-    return wav if isinstance(wav, Response) else FileResponse(wav, media_type="audio/wav", headers=PRIVATE)
+    return _wav_response(request, str(detail.upload["audio_uri"]), f"upload {detail.summary.upload_id}")
 
 
 @router.get("/uploads/{upload_id}/audio")
@@ -71,8 +75,7 @@ def upload_audio(request: Request, upload_id: str, user: Reviewer) -> Response:
         return _refused(exc)
     if info is None or not info.get("audio_uri"):
         return _not_found(f"The sweep recorded no metadata for upload {upload_id}, so its audio cannot be located.")
-    wav = _wav(str(info["audio_uri"]), request.app.state.cache_dir, f"upload {upload_id}")
-    return wav if isinstance(wav, Response) else FileResponse(wav, media_type="audio/wav", headers=PRIVATE)
+    return _wav_response(request, str(info["audio_uri"]), f"upload {upload_id}")
 
 
 @router.get("/cases/{case_id}/waveform.png")
