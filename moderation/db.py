@@ -26,7 +26,10 @@ def create_schema(url: str) -> Engine:
     process; `moderation.migrate` makes concurrent first opens safe.
     """
     import moderation.cases
-    import moderation.schema  # noqa: F401  (registers the tables on Base.metadata)
+    import moderation.distributors
+    import moderation.hook_ledger
+    import moderation.schema
+    import moderation.stream_store  # noqa: F401  (these imports register the tables on Base.metadata)
     from moderation.migrate import upgrade
 
     engine = get_engine(url)

@@ -79,7 +79,8 @@ class FindDuplicates(beam.PTransform):  # type: ignore[misc]
         return (
             tracks
             | "ToUploadFingerprint" >> beam.Map(upload_fingerprint)
-            | "GatherFingerprints" >> beam.combiners.ToList()
+            # without_defaults: also valid in the streaming path's fixed windows (empty window → no batch)
+            | "GatherFingerprints" >> beam.CombineGlobally(beam.combiners.ToListCombineFn()).without_defaults()
             | "MatchCatalogue" >> beam.ParDo(MatchCatalogue(self.directory, self.policy))
         )
 

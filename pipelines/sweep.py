@@ -126,7 +126,7 @@ class UpsertUploads(_StoreWriter):
 
 @dataclasses.dataclass
 class SweepResult:
-    verdicts_path: Path
+    verdicts_path: Path | str  # str for a gs:// output
     seconds: float
     metrics: dict[str, float]
 
@@ -145,7 +145,7 @@ def build(p: beam.Pipeline, catalog: str, out_dir: str, cfg: PipelineConfig) -> 
         verdicts
         | "ToRows" >> beam.Map(lambda v: v.to_row())
         | "WriteVerdicts" >> beam.io.WriteToParquet(
-            str(Path(out_dir) / "verdicts"), VERDICT_SCHEMA, file_name_suffix=".parquet",
+            FileSystems.join(out_dir, "verdicts"), VERDICT_SCHEMA, file_name_suffix=".parquet",
             num_shards=1, shard_name_template="")
     )
     _ = (
@@ -230,7 +230,8 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     cfg = load_config(args.policy, args.db_url)
     if args.catalogue:
         cfg = with_catalogue(cfg, args.catalogue)
-    Path(args.out).mkdir(parents=True, exist_ok=True)
+    if "://" not in args.out:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
     prepare_stores(cfg.db_url)
     start = time.perf_counter()
     p = test_pipeline or beam.Pipeline(options=pipeline_options(beam_args, args.workers))
@@ -238,10 +239,11 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     result = p.run()
     result.wait_until_finish()
     seconds = time.perf_counter() - start
-    verdicts = Path(args.out) / "verdicts.parquet"
-    check_complete(catalog_upload_ids(args.catalog), pq.read_table(verdicts, columns=["upload_id"])
-                   .column("upload_id").to_pylist())
-    return SweepResult(verdicts, seconds, _metrics(result))
+    verdicts = FileSystems.join(args.out, "verdicts.parquet")
+    with FileSystems.open(verdicts) as f:  # gs:// too: a Dataflow sweep writes its verdicts to the bucket
+        verdict_ids = pq.read_table(f, columns=["upload_id"]).column("upload_id").to_pylist()
+    check_complete(catalog_upload_ids(args.catalog), verdict_ids)
+    return SweepResult(Path(verdicts) if "://" not in verdicts else verdicts, seconds, _metrics(result))
 
 
 def catalog_upload_ids(catalog: str) -> set[str]:

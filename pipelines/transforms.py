@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,36 @@ class DecodeAndFeaturize(beam.DoFn):  # type: ignore[misc]
                 ERRORS, error_verdict(row.upload_id, ErrorCode.AUDIO_UNDECODABLE, f"{type(exc).__name__}: {exc}"))
 
 
+_PROCESS_MODELS: dict[tuple[str, str, str, str], Any] = {}
+_PROCESS_MODELS_LOCK = threading.Lock()
+MODELS_LOADED = Metrics.counter("pipeline", "models_loaded")
+
+
+def load_once_per_process(scorer: TrackScorer[Any]) -> Any:
+    """The scorer's model, loaded at most once per worker process.
+
+    RunInference keeps a model only while some DoFn instance holds it; the
+    streaming local runner makes new instances per bundle and so reloaded the
+    models for every bundle (PLATFORM-NOTES). A module-level reference keeps one.
+    """
+    key = (scorer.slot, scorer.name, _artifact_stamp(scorer.artifact_path), repr(sorted(scorer.params.items())))
+    with _PROCESS_MODELS_LOCK:
+        if key not in _PROCESS_MODELS:
+            _PROCESS_MODELS[key] = scorer.load_model()
+            MODELS_LOADED.inc()
+            log.info("loaded %s/%s once for this process", scorer.slot, scorer.name)
+        return _PROCESS_MODELS[key]
+
+
+def _artifact_stamp(path: str | None) -> str:
+    """Path plus modification times, so a retrained artifact at the same path is loaded afresh."""
+    if not path or not Path(path).exists():
+        return str(path)
+    root = Path(path)
+    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+    return f"{path}:" + ",".join(f"{p.stat().st_mtime_ns}/{p.stat().st_size}" for p in files[:200])
+
+
 @dataclasses.dataclass
 class ScoringFailure:
     message: str
@@ -110,13 +141,13 @@ class IsolatingScorer(TrackScorer[Any]):
     still fails yields a `ScoringFailure` that becomes a `scoring_failed` verdict.
     """
 
-    def __init__(self, inner: TrackScorer[Any]) -> None:
+    def __init__(self, inner: TrackScorer[Any], once_per_process: bool = False) -> None:
         super().__init__(inner.artifact_path, **inner.params)
-        self.inner = inner
+        self.inner, self.once_per_process = inner, once_per_process
         self.slot, self.name, self.needs_audio = inner.slot, inner.name, inner.needs_audio
 
     def load_model(self) -> Any:
-        return self.inner.load_model()
+        return load_once_per_process(self.inner) if self.once_per_process else self.inner.load_model()
 
     def model_id(self, model: Any) -> str:
         return self.inner.model_id(model)
@@ -197,12 +228,12 @@ def stored_thresholds(cfg: PipelineConfig) -> dict[str, float | None]:
     return out
 
 
-def build_scorers(cfg: PipelineConfig) -> list[TrackScorer[Any]]:
+def build_scorers(cfg: PipelineConfig, once_per_process: bool = False) -> list[TrackScorer[Any]]:
     max_batch = int(cfg.policy.get("batch", {}).get("max_batch_size", 8))
     return [
         IsolatingScorer(create_scorer(s.slot, s.name, s.artifact, **{"max_batch_size": max_batch,
                                                                       "db_url": cfg.db_url, **_overrides(s.slot, cfg),
-                                                                      **s.params}))
+                                                                      **s.params}), once_per_process)
         for s in cfg.scorers
     ]
 
@@ -216,12 +247,13 @@ def _overrides(slot: str, cfg: PipelineConfig) -> dict[str, Any]:
 class ScoreUploads(beam.PTransform):  # type: ignore[misc]
     """Raw manifest mappings in, exactly one Verdict per element out."""
 
-    def __init__(self, cfg: PipelineConfig, history: Any = None) -> None:
+    def __init__(self, cfg: PipelineConfig, history: Any = None, streaming: bool = False) -> None:
         super().__init__()
         self.cfg = cfg
         self.history = history  # optional side input: upload_id -> as-of history features
         self.thresholds = thresholds_from(cfg, stored_thresholds(cfg))
-        self.scorers = build_scorers(cfg)
+        # streaming workers live long and see many small bundles: load each model once per process
+        self.scorers = build_scorers(cfg, once_per_process=streaming)
 
     def expand(self, rows: beam.PCollection) -> beam.PCollection:
         valid = rows | "Validate" >> beam.ParDo(ValidateRow()).with_outputs(ERRORS, main="ok")
@@ -252,7 +284,18 @@ class ScoreUploads(beam.PTransform):  # type: ignore[misc]
         current = current | "ReleaseAudio" >> beam.Map(release_audio)
         if findings is None:
             return current
-        return current | "AttachDuplicates" >> beam.Map(attach_duplicate, beam.pvalue.AsDict(findings))
+        # A keyed join, not a side input: the local streaming runner crashes on side inputs when it
+        # schedules an empty bundle, and a join in the same window works in batch and streaming alike.
+        keyed = current | "KeyByUpload" >> beam.Map(lambda t: (t.row.upload_id, t))
+        return ({"track": keyed, "finding": findings} | "JoinDuplicates" >> beam.CoGroupByKey()
+                | "AttachDuplicates" >> beam.FlatMap(_attach_joined_duplicate))
+
+
+def _attach_joined_duplicate(joined: tuple[str, dict[str, Any]]) -> Iterator[TrackInput]:
+    _, grouped = joined
+    findings = list(grouped["finding"])
+    for track in grouped["track"]:
+        yield attach_duplicate(track, {track.row.upload_id: findings[0]} if findings else {})
 
 
 def _attach_history(track: TrackInput, history: dict[str, dict[str, float]]) -> TrackInput:

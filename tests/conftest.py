@@ -79,3 +79,36 @@ def encoder(model_dir: Path) -> Any:
     from models.speaker import load_speaker_encoder
 
     return load_speaker_encoder(model_dir)
+
+
+@pytest.fixture(scope="session")
+def trained_home(small_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A TRACKGUARD_HOME with tiny models trained by the project's own commands and the opted-in artists enrolled.
+
+    Built once per session (the sweep and the streaming end-to-end tests share it). ``enrolled.db`` is a copy
+    of the database right after enrolment, for tests that need their own database with the same registry.
+    """
+    import shutil
+
+    from trackguard.cli import main
+
+    if not (PRETRAINED_ROOT / "ecapa-voxceleb").exists():
+        pytest.skip(f"ECAPA weights not set up at {PRETRAINED_ROOT}: run `make models` (trackguard setup models)")
+    home = tmp_path_factory.mktemp("trained-home")
+    old = {k: os.environ.get(k) for k in ("TRACKGUARD_HOME", "TRACKGUARD_DB_URL")}
+    os.environ["TRACKGUARD_HOME"] = str(home)
+    os.environ.pop("TRACKGUARD_DB_URL", None)
+    try:
+        (home / "models").mkdir(parents=True)
+        (home / "models" / "pretrained").symlink_to(PRETRAINED_ROOT)
+        assert main(["train", "detector", "--corpus", str(small_corpus), "--epochs", "2"]) == 0
+        assert main(["train", "spam", "--corpus", str(small_corpus)]) == 0
+        assert main(["artists", "enroll-corpus", "--corpus", str(small_corpus), "--consent-by", "test-label"]) == 0
+        shutil.copy(home / "trackguard.db", home / "enrolled.db")
+    finally:
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    yield home

@@ -133,11 +133,21 @@ def _sign_in(driver: Any, base: str, username: str) -> None:
 
 def _wait(predicate: Any, timeout: float = 8.0) -> Any:
     deadline = time.monotonic() + timeout
-    value = predicate()
+    value = _try(predicate)
     while not value and time.monotonic() < deadline:
         time.sleep(0.1)
-        value = predicate()
+        value = _try(predicate)
     return value
+
+
+def _try(predicate: Any) -> Any:
+    """The predicate's value; None when the element it read was replaced meanwhile (the page re-rendered)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    try:
+        return predicate()
+    except StaleElementReferenceException:
+        return None
 
 
 def _decide(driver: Any, action: str, reason: str) -> None:
@@ -175,8 +185,8 @@ def test_reviewer_claims_listens_and_decides(server: dict[str, Any], browser: An
     assert stopped and browser.execute_script("return arguments[0].currentTime", player) <= 7.6
 
     _decide(browser, "uphold", "Synthetic vocals throughout the flagged span; not declared.")
-    status = browser.find_element(By.ID, "case-status")
-    assert _wait(lambda: "decided" in status.text.lower())
+    # found afresh each time: recording the decision re-renders the page
+    assert _wait(lambda: "decided" in browser.find_element(By.ID, "case-status").text.lower())
     actions = [li.get_attribute("data-action") for li in browser.find_elements(By.CSS_SELECTOR, "ul#history > li")]
     assert "claim" in actions and "decide" in actions
     _shot(browser, "03-decided")
@@ -228,8 +238,8 @@ def test_appeal_is_decided_by_a_lead(server: dict[str, Any], browser: Any) -> No
     assert browser.find_element(By.CSS_SELECTOR, "main#case").get_attribute("data-upload-id") == "up-clone"
     _shot(browser, "06-appeal")
     _decide(browser, "dismiss", "Appeal accepted: studio stems show a human take.")
-    status = browser.find_element(By.ID, "case-status")
-    assert _wait(lambda: "decided" in status.text.lower())
+    # found afresh each time: recording the decision re-renders the page
+    assert _wait(lambda: "decided" in browser.find_element(By.ID, "case-status").text.lower())
     verdict = httpx.get(f"{server['base']}/v1/uploads/up-clone/verdict", headers=headers)
     assert verdict.status_code == 200
     assert "overturned" in verdict.text or "dismiss" in verdict.text

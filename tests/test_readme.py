@@ -6,6 +6,7 @@ import re
 import shlex
 from pathlib import Path
 
+from trackguard import stream_cmd
 from trackguard.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,6 +41,10 @@ def test_every_trackguard_command_in_readme_parses() -> None:
     text = (ROOT / "README.md").read_text().replace("\\\n", " ")
     commands = [line.split("#")[0].strip() for line in text.splitlines() if line.strip().startswith("trackguard ")]
     assert len(commands) >= 8
+    own_parsers = {"stream": stream_cmd.parse_args, "relay": stream_cmd.relay_parser().parse_args}
     for cmd in commands:
         argv = shlex.split(cmd)[1:]
-        parser.parse_args(argv)  # raises SystemExit on an unknown command or flag
+        if argv[0] in own_parsers:  # these parse their own options (`trackguard.cli.PASS_THROUGH`)
+            own_parsers[argv[0]](argv[1:])
+        else:
+            parser.parse_args(argv)  # raises SystemExit on an unknown command or flag

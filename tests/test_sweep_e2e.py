@@ -15,25 +15,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conftest import PRETRAINED_ROOT
 from trackguard.cli import main
 from trackguard.home import Home
 
 
 @pytest.fixture(scope="module")
-def swept(small_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    home = tmp_path_factory.mktemp("home")
+def swept(small_corpus: Path, trained_home: Path) -> dict[str, Path]:
+    home = trained_home
     old = os.environ.get("TRACKGUARD_HOME")
     os.environ["TRACKGUARD_HOME"] = str(home)
     try:
-        pretrained = PRETRAINED_ROOT
-        if not (pretrained / "ecapa-voxceleb").exists():
-            pytest.skip(f"ECAPA weights not set up at {pretrained}: run `make models` (trackguard setup models)")
-        (home / "models").mkdir(parents=True)
-        (home / "models" / "pretrained").symlink_to(pretrained)
-        assert main(["train", "detector", "--corpus", str(small_corpus), "--epochs", "2"]) == 0
-        assert main(["train", "spam", "--corpus", str(small_corpus)]) == 0
-        assert main(["artists", "enroll-corpus", "--corpus", str(small_corpus), "--consent-by", "test-label"]) == 0
         out = home / "run1"
         assert main(["sweep", "--catalog", str(small_corpus / "manifest.parquet"), "--out", str(out)]) == 0
         yield {"home": home, "out": out, "corpus": small_corpus}

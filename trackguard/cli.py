@@ -296,7 +296,34 @@ def _eval_sweep(a: argparse.Namespace) -> int:
 def _serve(a: argparse.Namespace) -> int:
     from moderation.web.server import serve
 
-    serve(a.host, a.port, a.db_url, insecure_cookies=a.insecure_cookies, verbose=a.verbose)
+    serve(a.host, a.port, a.db_url, insecure_cookies=a.insecure_cookies, verbose=a.verbose,
+          hooks="hooks" in a.roles.split(","), object_store=a.object_store, pubsub_project=a.pubsub_project)
+    return 0
+
+
+def _stream(a: argparse.Namespace) -> int:
+    from trackguard.stream_cmd import run
+
+    return run(a.stream_args)
+
+
+def _relay(a: argparse.Namespace) -> int:
+    from trackguard.stream_cmd import relay
+
+    return relay(a.relay_args)
+
+
+def _bench_hook(a: argparse.Namespace) -> int:
+    from trackguard.bench.hook import bench_hook
+
+    rows = bench_hook([float(x) for x in a.rates.split(",")], a.seconds, a.threads, a.db_url, a.json)
+    return 0 if rows else 1
+
+
+def _bench_stream(a: argparse.Namespace) -> int:
+    from trackguard.bench.stream import bench_stream
+
+    bench_stream(a.track_s, a.steady, a.rate, a.burst, a.db_url, a.json)
     return 0
 
 
@@ -562,6 +589,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     _artists_parser(sub)
     _review_parsers(sub)
+    from trackguard.cli_distributors import add_parsers as distributor_parsers
+
+    distributor_parsers(sub)
 
     p = sub.add_parser("sweep", help="batch catalogue sweep: manifest → verdicts.parquet + cases")
     p.add_argument("--catalog", required=True, help="manifest .parquet or .jsonl (local or gs://)")
@@ -647,6 +677,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", default=None)
     _add_db(p)
     p.set_defaults(func=_bench_voices)
+    p = bsub.add_parser("hook", help="upload API: accepted requests/s and p50/p99 latency (register, status, "
+                                     "floor) at fixed offered rates, open loop on loopback")
+    p.add_argument("--rates", default="50,100,200,400", help="offered requests/s, comma-separated")
+    p.add_argument("--seconds", type=float, default=5.0, help="seconds per rate")
+    p.add_argument("--threads", type=int, default=32, help="load-generator threads (keep-alive connection each)")
+    p.add_argument("--db-url", default=None, help="database (default: a scratch SQLite file)")
+    p.add_argument("--json", default=None)
+    p.set_defaults(func=_bench_hook)
+    p = bsub.add_parser("stream", help="seconds from upload accepted to verdict (p50/p95/p99) at a steady rate and "
+                                       "in a burst, through the hook, Pub/Sub emulator and streaming worker")
+    p.add_argument("--track-s", default="30,180", help="track lengths in seconds, comma-separated")
+    p.add_argument("--steady", type=int, default=30, help="uploads per steady-rate run")
+    p.add_argument("--rate", type=float, default=0.5, help="steady rate, uploads/s")
+    p.add_argument("--burst", type=int, default=200, help="uploads posted at once (0: no burst run)")
+    p.add_argument("--db-url", default=None, help="database (default: a scratch SQLite file)")
+    p.add_argument("--json", default=None)
+    p.set_defaults(func=_bench_stream)
+
     p = bsub.add_parser("queue", help="review queue: claim + decide cycles/s and latency under concurrent "
                                      "reviewers, with double-claim and audit checks")
     p.add_argument("--reviewers", default="1,10,50", help="reviewer thread counts")
@@ -662,14 +710,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--insecure-cookies", action="store_true",
                    help="session cookie without the Secure flag: needed for plain http on localhost")
+    p.add_argument("--roles", default="review,hooks",
+                   help="what this instance serves: review (reviewer app + /v1 API), hooks (distributor uploads)")
+    p.add_argument("--object-store", default=None,
+                   help="where uploaded audio goes: a directory or gs://bucket[/prefix] "
+                        "(default TRACKGUARD_HOME/objects)")
+    p.add_argument("--pubsub-project", default=None,
+                   help="publish upload events to this Pub/Sub project (default: the emulator of `trackguard stream`)")
     _add_db(p)
     p.set_defaults(func=_serve)
+
+    p = sub.add_parser("stream", help="streaming pipeline: upload events → verdicts + cases (starts a local "
+                                      "Pub/Sub emulator when none is configured); see `trackguard stream -h`",
+                       add_help=False)
+    p.add_argument("stream_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=_stream)
+    p = sub.add_parser("relay", help="outbox relay + verdict callbacks without a pipeline (production job)",
+                       add_help=False)
+    p.add_argument("relay_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=_relay)
     return ap
+
+
+PASS_THROUGH = {"stream": "stream_args", "relay": "relay_args"}
 
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub at run time
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    command = next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
+    if command is not None and argv[command] in PASS_THROUGH:  # these parse their own options (and Beam's)
+        args = parser.parse_args(argv[:command + 1])
+        setattr(args, PASS_THROUGH[argv[command]], argv[command + 1:])
+    else:
+        args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not args.verbose:  # SpeechBrain logs every file it loads at INFO

@@ -56,6 +56,8 @@ class ErrorCode(enum.StrEnum):
     # pipeline
     SCORING_FAILED = "scoring_failed"
     INTERNAL_ERROR = "internal_error"
+    # streaming: an event on the uploads topic that is not a valid upload event (also sent to the dead-letter topic)
+    INVALID_EVENT = "invalid_event"
 
 
 class TrackguardError(Exception):
@@ -131,7 +133,10 @@ def parse_timestamp(value: Any) -> dt.datetime:
         raise TrackguardError(ErrorCode.INVALID_TIMESTAMP, f"uploaded_at {value!r} is not a timestamp")
     if ts.tzinfo is None:
         ts = ts.replace(tzinfo=dt.UTC)
-    return ts.astimezone(dt.UTC)
+    try:
+        return ts.astimezone(dt.UTC)
+    except OverflowError as exc:  # e.g. 0001-01-01T00:00:00+01:00 falls before year 1 in UTC
+        raise TrackguardError(ErrorCode.INVALID_TIMESTAMP, f"uploaded_at {value!r} is out of range") from exc
 
 
 def parse_bool(value: Any) -> bool:

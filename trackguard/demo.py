@@ -157,7 +157,7 @@ def _ensure_voice_calibration(home: Home, corpus: Path) -> None:
               f"{cal.n_impostor_trials} impostor trials of this corpus (in-sample)")
 
 
-def _print_routing(verdicts: Path, corpus: Path) -> None:
+def _print_routing(verdicts: Path | str, corpus: Path) -> None:
     from trackguard.bench.report import format_table
     from trackguard.evaluate import routing_table
 

@@ -30,7 +30,7 @@ def expected_queue(label: Any, opted_in: set[str]) -> str:
     return PASS
 
 
-def routing_table(verdicts: Path, corpus: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+def routing_table(verdicts: Path | str, corpus: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     v = pd.read_parquet(verdicts)[["upload_id", "queue"]]
     labels = pd.read_parquet(corpus / "labels.parquet")
     manifest = pd.read_parquet(corpus / "manifest.parquet")[["upload_id", "declared_ai"]]

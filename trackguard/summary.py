@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 
-def summarise(verdicts_path: Path, seconds: float, metrics: dict[str, float]) -> dict[str, Any]:
+def summarise(verdicts_path: Path | str, seconds: float, metrics: dict[str, float]) -> dict[str, Any]:
     df = pd.read_parquet(verdicts_path)
     audio_s = metrics.get("audio_ms", 0.0) / 1000.0
     return {

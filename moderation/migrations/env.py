@@ -9,7 +9,10 @@ from alembic import context
 from sqlalchemy import Connection, create_engine
 
 import moderation.cases
-import moderation.schema  # noqa: F401  (registers the workflow tables for autogenerate)
+import moderation.distributors
+import moderation.hook_ledger
+import moderation.schema
+import moderation.stream_store  # noqa: F401  (these imports register the tables for autogenerate)
 from moderation.db import Base
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
@@ -36,6 +36,10 @@ from moderation.web.auth import SESSION_MAX_AGE_S, Forbidden, LoginRequired, ses
 from moderation.web.lookup import CaseLookup
 from moderation.web.templating import make_templates, render
 from trackguard.home import Home
+
+if TYPE_CHECKING:
+    from moderation.hooks import HookService
+    from moderation.web.hook_auth import HookAuth
 
 STATIC = Path(__file__).parent / "static"
 SESSION_COOKIE = "tg_session"
@@ -123,10 +127,16 @@ def _artist_lookup(db_url: str) -> Callable[[str], dict[str, Any] | None]:
     return artist_of
 
 
-def create_app(service: ReviewService, *, secret_key: str, secure_cookies: bool = True, db_url: str) -> FastAPI:
-    """The app; ``secure_cookies=False`` only for plain http on localhost (the cookie is then not Secure)."""
-    app = FastAPI(title="trackguard review API", version="1", openapi_url="/v1/openapi.json", docs_url=None,
-                  redoc_url=None, description="Queues, cases, decisions, verdicts and appeals of trackguard.")
+def create_app(service: ReviewService, *, secret_key: str, secure_cookies: bool = True, db_url: str,
+               hooks: tuple[HookService, HookAuth] | None = None) -> FastAPI:
+    """The app; ``secure_cookies=False`` only for plain http on localhost (the cookie is then not Secure).
+
+    ``hooks``: the distributor upload API (`moderation.web.hooks`), served when given.
+    """
+    app = FastAPI(title="trackguard review and upload API", version="1", openapi_url="/v1/openapi.json",
+                  docs_url=None, redoc_url=None,
+                  description="Queues, cases, decisions, verdicts and appeals of trackguard, and the distributors' "
+                              "signed upload API (/v1/uploads: register, upload audio, complete, status).")
     app.state.service = service
     app.state.lookup = CaseLookup(service)
     app.state.templates = make_templates()
@@ -135,6 +145,10 @@ def create_app(service: ReviewService, *, secret_key: str, secure_cookies: bool 
     _install_handlers(app)
     for router in (pages.router, admin.router, media_routes.router, api.router):
         app.include_router(router)
+    if hooks is not None:
+        from moderation.web.hooks import install_hooks
+
+        install_hooks(app, *hooks)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(SessionMiddleware, secret_key=secret_key, session_cookie=SESSION_COOKIE,
                        max_age=SESSION_MAX_AGE_S, same_site="strict", https_only=secure_cookies)
