@@ -13,11 +13,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
-from collections.abc import Callable
 
 from moderation.hook_ledger import HookLedger
-from moderation.txn import now as utcnow
 from pipelines.events import EventPublisher, PublishError, UploadEvent
 
 log = logging.getLogger(__name__)
@@ -44,15 +41,3 @@ def relay_outbox(ledger: HookLedger, publisher: EventPublisher, now: dt.datetime
         published += 1
     return published
 
-
-def run_relay(ledger: HookLedger, publisher: EventPublisher, stop: threading.Event, *, interval_s: float = 10.0,
-              republish_after_s: float = 120.0, clock: Callable[[], dt.datetime] = utcnow) -> int:
-    """Relay every ``interval_s`` until ``stop`` is set; returns the total published (for the CLI's summary)."""
-    total = 0
-    while not stop.is_set():
-        try:
-            total += relay_outbox(ledger, publisher, clock(), republish_after_s)
-        except Exception:  # a database hiccup must not end the relay; the next round retries
-            log.exception("outbox relay round failed")
-        stop.wait(interval_s)
-    return total

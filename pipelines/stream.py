@@ -32,7 +32,7 @@ from pipelines.config import PipelineConfig
 from pipelines.events import InvalidEvent, UploadEvent
 from pipelines.sweep import UpsertCases, UpsertUploads, _StoreWriter
 from pipelines.transforms import ScoreUploads, fallback_upload_id
-from trackguard.contracts import ErrorCode, Verdict, error_verdict
+from trackguard.contracts import Decision, ErrorCode, Verdict, error_verdict
 
 log = logging.getLogger(__name__)
 STREAM_STORE = "moderation.stream_store:open_stream_store"
@@ -129,7 +129,7 @@ class WriteMetric(_StreamStoreDoFn):
 
 
 def verdict_counter(v: Verdict) -> tuple[str, int]:
-    return ("errors" if v.decision.value == "error" else "verdicts", 1)
+    return ("errors" if v.decision is Decision.ERROR else "verdicts", 1)
 
 
 def build_scoring(messages: beam.PCollection, cfg: PipelineConfig, opts: StreamOptions) -> beam.PCollection:

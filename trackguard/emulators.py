@@ -88,7 +88,8 @@ def pubsub_emulator_available() -> str | None:
     return None
 
 
-def _http_ok(url: str, expect: bytes | None) -> bool:
+def http_ok(url: str, expect: bytes | None = None) -> bool:
+    """True when ``url`` answers (and its body contains ``expect``, when given) within a second."""
     try:
         with urllib.request.urlopen(url, timeout=1.0) as resp:
             return expect is None or expect in resp.read()
@@ -246,7 +247,7 @@ class PubSubEmulator(_ChildProcess):
                 f"--data-dir={self.workdir}", "--quiet"]
 
     def _ready(self) -> bool:
-        return _http_ok(f"http://{self.host}/", b"Ok")
+        return http_ok(f"http://{self.host}/", b"Ok")
 
 
 def fake_gcs_server_binary() -> Path | None:
@@ -296,7 +297,7 @@ class GcsEmulator(_ChildProcess):
                 "-public-host", f"127.0.0.1:{self.port}", "-log-level", "warn"]
 
     def _ready(self) -> bool:
-        return _http_ok(f"{self.endpoint}/storage/v1/b?project=emulator", None)
+        return http_ok(f"{self.endpoint}/storage/v1/b?project=emulator", None)
 
     def client(self, project: str = "emulator") -> Any:
         """An anonymous ``google.cloud.storage.Client`` bound to this emulator (no env needed)."""

@@ -12,12 +12,11 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 
-from trackguard.emulators import PubSubEmulator, free_port
+from trackguard.emulators import PubSubEmulator, free_port, http_ok
 from trackguard.stream_cmd import LOCAL_PROJECT
 
 
@@ -57,7 +56,7 @@ class LocalStack:
 
     def start_app(self) -> None:
         self.app = self._spawn("app", ["serve", "--insecure-cookies", "--port", str(self.port)])
-        _wait(lambda: _http_ok(f"{self.base_url}/login"), 60, "the hook app", self.home / "app.log")
+        _wait(lambda: http_ok(f"{self.base_url}/login"), 60, "the hook app", self.home / "app.log")
 
     def start_worker(self) -> None:
         marker = self.home / "worker.log"
@@ -95,14 +94,6 @@ class LocalStack:
 
     def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()
-
-
-def _http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as r:
-            return bool(r.status == 200)
-    except OSError:
-        return False
 
 
 def _read_from(path: Path, offset: int) -> bytes:

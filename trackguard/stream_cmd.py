@@ -94,37 +94,56 @@ def pubsub_target(args: argparse.Namespace, home: Home) -> PubSubTarget:
 
 def running_emulator(home: Home) -> str | None:
     """The host of a Pub/Sub emulator recorded under TRACKGUARD_HOME that still answers, else None."""
-    import urllib.request
+    from trackguard.emulators import http_ok
 
     try:
         host = str(json.loads(run_file(home).read_text())["host"])
-        with urllib.request.urlopen(f"http://{host}/", timeout=1) as r:
-            return host if r.status == 200 else None
     except (OSError, ValueError, KeyError):
         return None
+    return host if http_ok(f"http://{host}/") else None
 
 
 def _full(project: str, kind: str, name: str) -> str:
     return name if name.startswith("projects/") else f"projects/{project}/{kind}/{name}"
 
 
+class OutboxRounds:
+    """One round = relay the outbox, then deliver due callbacks (the supervisor's tick and `trackguard relay`)."""
+
+    def __init__(self, db_url: str, project: str, republish_after_s: float) -> None:
+        from moderation.callbacks import CallbackDispatcher
+        from moderation.distributors import DistributorStore
+        from moderation.hook_ledger import HookLedger
+        from pipelines.events import PubSubPublisher
+
+        self.ledger, self.publisher = HookLedger(db_url), PubSubPublisher(project)
+        self.callbacks = CallbackDispatcher(db_url, DistributorStore(db_url))
+        self.republish_after_s = republish_after_s
+
+    def run_once(self) -> tuple[int, int]:
+        """(events published, callbacks delivered)."""
+        from moderation.outbox import relay_outbox
+        from moderation.txn import now
+
+        published = relay_outbox(self.ledger, self.publisher, now(), self.republish_after_s)
+        return published, self.callbacks.run_once()
+
+    def close(self) -> None:
+        self.publisher.close()
+        self.callbacks.close()
+
+
 class Supervisor:
     """Runs the pipeline, restarts it when it fails, and relays the outbox and callbacks meanwhile."""
 
     def __init__(self, args: argparse.Namespace, beam_args: list[str], project: str) -> None:
-        from moderation.callbacks import CallbackDispatcher
-        from moderation.distributors import DistributorStore
-        from moderation.hook_ledger import HookLedger
         from pipelines.config import load_config
         from pipelines.duplicates import with_catalogue
-        from pipelines.events import PubSubPublisher
 
         self.args, self.beam_args, self.project = args, beam_args, project
         cfg = load_config(args.policy, args.db_url)
         self.cfg = with_catalogue(cfg, args.catalogue) if args.catalogue else cfg
-        self.ledger = HookLedger(self.cfg.db_url)
-        self.publisher = PubSubPublisher(project)
-        self.callbacks = CallbackDispatcher(self.cfg.db_url, DistributorStore(self.cfg.db_url))
+        self.outbox = OutboxRounds(self.cfg.db_url, project, args.republish_after_s)
         self.result: Any = None
         self.restarts = 0
         self._subscriber: Any = None
@@ -145,9 +164,6 @@ class Supervisor:
         log.info("streaming pipeline started (%s)", self.result.state)
 
     def tick(self) -> None:
-        from moderation.outbox import relay_outbox
-        from moderation.txn import now
-
         state = str(getattr(self.result, "state", "")).split(".")[-1]
         lost = self._subscription_lost()
         if state in TERMINAL or lost:
@@ -158,12 +174,10 @@ class Supervisor:
                 self.result.cancel()
             time.sleep(min(30.0, 2.0 * self.restarts))
             self.start_pipeline()
-        for step in (lambda: relay_outbox(self.ledger, self.publisher, now(), self.args.republish_after_s),
-                     self.callbacks.run_once):
-            try:
-                step()
-            except Exception:  # a broker or database hiccup must not end the supervisor; next tick retries
-                log.exception("supervisor step failed")
+        try:
+            self.outbox.run_once()
+        except Exception:  # a broker or database hiccup must not end the supervisor; next tick retries
+            log.exception("outbox round failed")
 
     def _subscription_lost(self) -> bool:
         """True when the broker no longer knows the subscription (an emulator restart forgets everything).
@@ -191,8 +205,7 @@ class Supervisor:
     def stop(self) -> None:
         if self.result is not None and str(self.result.state).split(".")[-1] not in TERMINAL:
             self.result.cancel()
-        self.publisher.close()
-        self.callbacks.close()
+        self.outbox.close()
 
 
 def stream_options(beam_args: list[str], project: str) -> Any:
@@ -257,20 +270,13 @@ def relay_parser() -> argparse.ArgumentParser:
 def relay(argv: list[str] | None = None) -> int:
     """`trackguard relay`: outbox relay + callbacks without a pipeline (production: a scheduled job)."""
     args = relay_parser().parse_args(argv)
-    from moderation.callbacks import CallbackDispatcher
-    from moderation.distributors import DistributorStore
-    from moderation.hook_ledger import HookLedger
-    from moderation.outbox import relay_outbox
-    from moderation.txn import now
-    from pipelines.events import PubSubPublisher
-
-    db_url = args.db_url or Home.from_env().db_url
-    ledger, publisher = HookLedger(db_url), PubSubPublisher(args.project)
-    callbacks = CallbackDispatcher(db_url, DistributorStore(db_url))
-    while True:
-        published = relay_outbox(ledger, publisher, now(), args.republish_after_s)
-        delivered = callbacks.run_once()
-        print(f"relayed {published} events, delivered {delivered} callbacks", flush=True)
-        if args.once:
-            return 0
-        time.sleep(args.poll_s)
+    outbox = OutboxRounds(args.db_url or Home.from_env().db_url, args.project, args.republish_after_s)
+    try:
+        while True:
+            published, delivered = outbox.run_once()
+            print(f"relayed {published} events, delivered {delivered} callbacks", flush=True)
+            if args.once:
+                return 0
+            time.sleep(args.poll_s)
+    finally:
+        outbox.close()
