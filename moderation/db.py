@@ -28,6 +28,7 @@ def create_schema(url: str) -> Engine:
     import moderation.cases
     import moderation.distributors
     import moderation.hook_ledger
+    import moderation.ratelimit
     import moderation.schema
     import moderation.stream_store  # noqa: F401  (these imports register the tables on Base.metadata)
     from moderation.migrate import upgrade

@@ -7,8 +7,11 @@ distributor. There is no envelope encryption (a KMS-wrapped secret) yet.
 
 Admin actions (add, rotate, revoke, activate) run in one write transaction with
 their entry in the hash-chained audit log; the details name key ids and expiry
-times, never a secret. The request path (`key`, `remember_nonce`) uses the
-schema's plain engine: one indexed read and one insert per request.
+times, never a secret. The request path costs one indexed read (`key`) and one
+write transaction (`admit`: the nonce and the rate-limit bucket). That transaction
+is not waited onto disk (`write_transaction(durable=False)`): a machine crash can
+forget the last nonces only of requests after which nothing durable was written,
+and re-playing those changes nothing.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import datetime as dt
 import re
 import secrets
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import (
@@ -34,18 +37,21 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     delete,
     insert,
     or_,
     select,
+    text,
     true,
     update,
 )
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import BindParameter
 
-from moderation import audit
+from moderation import audit, ratelimit
 from moderation.db import Base, create_schema
-from moderation.txn import dispose_review_engine, flush_wal, now, review_engine, writer, writer_lock
+from moderation.txn import dispose_review_engine, now, read_engine, write_transaction
 
 TZ = DateTime(timezone=True)
 DISTRIBUTOR_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -79,6 +85,10 @@ request_nonces = Table(
 )
 
 
+class NonceReplayed(Exception):
+    """The key already signed a request with this nonce."""
+
+
 @dataclasses.dataclass(frozen=True)
 class IssuedKey:
     distributor_id: str
@@ -103,10 +113,31 @@ def _distributor(row: Any) -> Distributor:
     return Distributor(row.distributor_id, row.name, float(row.rate_per_s), int(row.burst), bool(row.active))
 
 
-def _usable(at: dt.datetime) -> Any:
+def _usable(at: dt.datetime | BindParameter[dt.datetime]) -> Any:
     """Keys neither revoked nor expired at ``at``."""
     return (distributor_keys.c.revoked_at.is_(None)
             & or_(distributor_keys.c.expires_at.is_(None), distributor_keys.c.expires_at > at))
+
+
+# The request path's statements, built once: SQLAlchemy memoises a statement object's cache key, so executing
+# a prebuilt statement with parameters skips building and hashing it on every request.
+_KEY_QUERY = (select(distributors, distributor_keys.c.secret)
+              .join(distributor_keys, distributor_keys.c.distributor_id == distributors.c.distributor_id)
+              .where(distributor_keys.c.key_id == bindparam("key_id"), _usable(bindparam("at", type_=TZ))))
+_NONCE_INSERT = insert(request_nonces)
+# `admit` on PostgreSQL: the nonce, then a GCRA token only when the nonce was fresh, in one autocommit statement.
+_ADMIT_PG = text("""
+WITH nonce AS (
+    INSERT INTO request_nonces (key_id, nonce, seen_at) VALUES (:key_id, :nonce, :seen_at)
+    ON CONFLICT DO NOTHING RETURNING 1
+), token AS (
+    UPDATE rate_buckets SET tat = GREATEST(tat, :now) + :interval
+    WHERE distributor_id = :distributor_id AND EXISTS (SELECT 1 FROM nonce)
+      AND GREATEST(tat, :now) + :interval - :now <= :burst_interval + 1e-9
+    RETURNING 1
+)
+SELECT EXISTS (SELECT 1 FROM nonce) AS fresh, EXISTS (SELECT 1 FROM token) AS admitted
+""")
 
 
 def _check_limits(rate_per_s: float, burst: int) -> None:
@@ -119,9 +150,9 @@ class DistributorStore:
 
     def __init__(self, db_url: str, *, clock: Callable[[], dt.datetime] = now) -> None:
         self.url = db_url
-        self.engine = create_schema(db_url)  # the request path: plain, synchronously committing engine
-        self._writer = writer(review_engine(db_url))  # admin writes: BEGIN IMMEDIATE on SQLite, for the audit chain
-        self._writer_lock = writer_lock(db_url)
+        create_schema(db_url)
+        self.engine = read_engine(db_url)  # reads; writes go through `moderation.txn.write_transaction`
+        self._postgres = self.engine.dialect.name == "postgresql"
         self._clock = clock
 
     def close(self) -> None:
@@ -132,10 +163,8 @@ class DistributorStore:
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        with self._writer_lock or nullcontext(), self._writer.connect() as conn:
-            with conn.begin():
-                yield conn
-            flush_wal(conn)  # an admin change is acknowledged only once it is on disk
+        with write_transaction(self.url) as conn:  # an admin change is acknowledged only once it is on disk
+            yield conn
 
     # ------------------------------------------------------------ distributors
 
@@ -153,6 +182,7 @@ class DistributorStore:
             conn.execute(insert(distributors).values(distributor_id=distributor_id, name=name,
                                                      rate_per_s=float(rate_per_s), burst=int(burst), active=True,
                                                      created_at=at))
+            ratelimit.add_bucket(conn, distributor_id)
             self._insert_key(conn, key, at)
             audit.append(conn, actor, "distributor_add", "distributor", distributor_id,
                          {"name": name, "rate_per_s": float(rate_per_s), "burst": int(burst), "key_id": key.key_id},
@@ -228,11 +258,8 @@ class DistributorStore:
 
         The owner may be inactive: the caller tells that apart (403, not 401).
         """
-        q = (select(distributors, distributor_keys.c.secret)
-             .join(distributor_keys, distributor_keys.c.distributor_id == distributors.c.distributor_id)
-             .where(distributor_keys.c.key_id == key_id, _usable(audit.as_utc(now))))
         with self.engine.connect() as conn:
-            row = conn.execute(q).first()
+            row = conn.execute(_KEY_QUERY, {"key_id": key_id, "at": audit.as_utc(now)}).first()
         return (_distributor(row), str(row.secret)) if row is not None else None
 
     def keys(self, distributor_id: str) -> builtins.list[dict[str, Any]]:
@@ -264,17 +291,54 @@ class DistributorStore:
     # ------------------------------------------------------------------ nonces
 
     def remember_nonce(self, key_id: str, nonce: str, at: dt.datetime) -> bool:
-        """Record a nonce; False when this key already used it (a replay). Safe across threads and processes:
-        the primary key decides, so of two simultaneous requests exactly one wins."""
+        """Record a nonce; False when this key already used it (a replay)."""
         try:
-            with self.engine.begin() as conn:
-                conn.execute(insert(request_nonces).values(key_id=key_id, nonce=nonce, seen_at=audit.as_utc(at)))
-        except IntegrityError:
+            with write_transaction(self.url, durable=False) as conn:
+                self._insert_nonce(conn, key_id, nonce, at)
+        except NonceReplayed:
             return False
         return True
 
+    def admit(self, key_id: str, nonce: str, owner: Distributor, at: dt.datetime) -> float:
+        """Record the nonce, then take a rate-limit token, in one transaction: 0.0 admitted, else the seconds
+        to wait (the nonce stays used); `NonceReplayed` when this key already used the nonce (nothing taken).
+
+        Safe across threads, processes and app instances on one database: the nonce's
+        primary key decides between two simultaneous requests, and the bucket row is
+        locked (`moderation.ratelimit`).
+        """
+        now = audit.as_utc(at).timestamp()
+        if self._postgres:
+            fresh, admitted = self._admit_in_one_statement(key_id, nonce, owner, at)
+            if not fresh:
+                raise NonceReplayed(f"nonce already used with key {key_id!r}")
+            if admitted:
+                return 0.0
+            with write_transaction(self.url, durable=False) as conn:  # refused (or no bucket row): the wait
+                return ratelimit.take(conn, owner.distributor_id, owner.rate_per_s, owner.burst, now)
+        with write_transaction(self.url, durable=False) as conn:
+            self._insert_nonce(conn, key_id, nonce, at)
+            return ratelimit.take(conn, owner.distributor_id, owner.rate_per_s, owner.burst, now)
+
+    def _admit_in_one_statement(self, key_id: str, nonce: str, owner: Distributor,
+                                at: dt.datetime) -> tuple[bool, bool]:
+        """PostgreSQL: (nonce was fresh, token taken) in one round trip (`ratelimit.gcra` as SQL)."""
+        interval = 1.0 / owner.rate_per_s
+        with self.engine.connect() as conn:
+            row = conn.execute(_ADMIT_PG, {"key_id": key_id, "nonce": nonce, "seen_at": audit.as_utc(at),
+                                           "distributor_id": owner.distributor_id, "now": at.timestamp(),
+                                           "interval": interval, "burst_interval": owner.burst * interval}).one()
+        return bool(row.fresh), bool(row.admitted)
+
+    @staticmethod
+    def _insert_nonce(conn: Connection, key_id: str, nonce: str, at: dt.datetime) -> None:
+        try:
+            conn.execute(_NONCE_INSERT, {"key_id": key_id, "nonce": nonce, "seen_at": audit.as_utc(at)})
+        except IntegrityError as exc:
+            raise NonceReplayed(f"nonce already used with key {key_id!r}") from exc
+
     def purge_nonces(self, before: dt.datetime) -> int:
         """Forget nonces seen before ``before`` (older than the timestamp window, they cannot be replayed)."""
-        with self.engine.begin() as conn:
+        with write_transaction(self.url, durable=False) as conn:
             return int(conn.execute(delete(request_nonces)
                                     .where(request_nonces.c.seen_at < audit.as_utc(before))).rowcount or 0)

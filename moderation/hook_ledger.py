@@ -30,6 +30,7 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    bindparam,
     insert,
     or_,
     select,
@@ -41,6 +42,7 @@ from sqlalchemy.exc import IntegrityError
 from moderation.audit import as_utc
 from moderation.cases import VerdictRecord
 from moderation.db import Base, create_schema
+from moderation.txn import execute_durably, read_engine, write_transaction
 
 TZ = DateTime(timezone=True)
 AWAITING_AUDIO = "awaiting_audio"
@@ -145,11 +147,22 @@ def _with_verdict() -> Select[Any]:
             .select_from(hook_uploads.outerjoin(_verdicts, _verdicts.c.upload_id == h.upload_id)))
 
 
+_BY_UPLOAD_ID = _with_verdict().where(h.upload_id == bindparam("upload_id"))  # built once (see distributors.py)
+_INSERT = insert(hook_uploads)
+
+
 class HookLedger:
-    """Register, accept and look up hook uploads; the outbox and callback queries."""
+    """Register, accept and look up hook uploads; the outbox and callback queries.
+
+    Writes go through `moderation.txn.write_transaction` (SQLite: one writer at a
+    time per process, queued on a mutex rather than in SQLite's sleeping busy
+    handler; PostgreSQL: group-committed), reads through the workflow pool.
+    """
 
     def __init__(self, db_url: str) -> None:
-        self.engine = create_schema(db_url)
+        create_schema(db_url)
+        self.url = db_url
+        self.engine = read_engine(db_url)
 
     def get(self, upload_id: str) -> HookRecord | None:
         with self.engine.connect() as conn:
@@ -157,7 +170,7 @@ class HookLedger:
 
     @staticmethod
     def _get(conn: Connection, upload_id: str) -> HookRecord | None:
-        row = conn.execute(_with_verdict().where(h.upload_id == upload_id)).first()
+        row = conn.execute(_BY_UPLOAD_ID, {"upload_id": upload_id}).first()
         return _record(row) if row is not None else None
 
     def register(self, *, upload_id: str, distributor_id: str, manifest: Mapping[str, Any], manifest_hash: str,
@@ -177,16 +190,13 @@ class HookLedger:
         if received is not None:
             values |= _accepted_values(received, at)
         try:
-            with self.engine.begin() as conn:
-                conn.execute(insert(hook_uploads).values(**values))
-                created = True
-        except IntegrityError:  # the upload_id exists (perhaps inserted a moment ago by a concurrent retry)
-            created = False
-        record = self.get(upload_id)
-        assert record is not None  # rows are never deleted
-        if not created:
+            execute_durably(self.url, _INSERT, values)
+        except IntegrityError:  # the upload_id exists (a re-delivery, perhaps a concurrent one)
+            record = self.get(upload_id)
+            assert record is not None  # rows are never deleted
             self.check_same(record, distributor_id, manifest_hash)
-        return record, created
+            return record, False
+        return _new_record(values), True
 
     @staticmethod
     def check_same(record: HookRecord, distributor_id: str, manifest_hash: str) -> None:
@@ -196,7 +206,7 @@ class HookLedger:
 
     def accept(self, upload_id: str, received: Received, at: dt.datetime) -> tuple[HookRecord, bool]:
         """``awaiting_audio`` → ``accepted``; (record, changed). Only one of two concurrent calls changes it."""
-        with self.engine.begin() as conn:
+        with write_transaction(self.url) as conn:
             done = conn.execute(update(hook_uploads)
                                 .where(h.upload_id == upload_id, h.status == AWAITING_AUDIO)
                                 .values(**_accepted_values(received, at))).rowcount
@@ -219,7 +229,9 @@ class HookLedger:
             return [_record(r) for r in conn.execute(q)]
 
     def mark_published(self, upload_id: str, at: dt.datetime) -> None:
-        with self.engine.begin() as conn:
+        # Not waited onto disk: a mark lost in a crash only makes the relay publish again (the pipeline skips scored
+        # uploads and keys every write by upload_id).
+        with write_transaction(self.url, durable=False) as conn:
             conn.execute(update(hook_uploads).where(h.upload_id == upload_id)
                          .values(published_at=as_utc(at), publish_count=h.publish_count + 1))
 
@@ -246,8 +258,19 @@ class HookLedger:
                                   "callback_next_at": None if delivered else _utc(next_at)}
         if delivered:
             values["callback_delivered_at"] = as_utc(at)
-        with self.engine.begin() as conn:
+        with write_transaction(self.url) as conn:
             conn.execute(update(hook_uploads).where(h.upload_id == upload_id).values(**values))
+
+
+def _new_record(values: Mapping[str, Any]) -> HookRecord:
+    """The record of a row just inserted from ``values`` (no read back; a new upload has no verdict yet)."""
+    unset = {name: values.get(name) for name in ("size_bytes", "content_type", "container", "accepted_at")}
+    return HookRecord(
+        upload_id=values["upload_id"], distributor_id=values["distributor_id"], status=values["status"],
+        manifest=dict(values["manifest"]), manifest_hash=values["manifest_hash"], object_key=values["object_key"],
+        audio_uri=values["audio_uri"], callback_url=values["callback_url"], created_at=values["created_at"],
+        published_at=None, publish_count=0, callback_delivered_at=None, callback_attempts=0, callback_next_at=None,
+        callback_last_error=None, scored=False, **unset)
 
 
 def _accepted_values(received: Received, at: dt.datetime) -> dict[str, Any]:

@@ -237,13 +237,13 @@ class HookService:
         row, upload_id = self._manifest(distributor, body.get("manifest"))
         callback_url = check_callback_url(body.get("callback_url"))
         digest = manifest_hash(row)
-        existing = self._existing(distributor, upload_id, digest)
-        if existing is not None and audio is not None and existing.status == AWAITING_AUDIO:
+        if audio is None:  # insert first, look up only on a conflict: one transaction for a new upload
+            return self._register_for_put(distributor, row, digest, callback_url, body.get("content_type"), base_url)
+        existing = self._existing(distributor, upload_id, digest)  # before storing audio a re-delivery repeats
+        if existing is not None and existing.status == AWAITING_AUDIO:
             return self._audio_for_registered(existing, audio)  # registered as JSON, the audio came by multipart
         if existing is not None:
             return HookResult(200, self._redelivered(existing, base_url))
-        if audio is None:
-            return self._register_for_put(distributor, row, digest, callback_url, body.get("content_type"), base_url)
         return self._register_with_audio(distributor, row, digest, callback_url, audio)
 
     def _redelivered(self, record: HookRecord, base_url: str) -> dict[str, Any]:
@@ -304,8 +304,9 @@ class HookService:
         key = object_key(distributor.distributor_id, row["upload_id"], EXTENSIONS.get(container or "", ""))
         row["audio_uri"] = self.store.uri(key)
         record, created = self._register_row(distributor, row, digest, key, callback_url, content_type)
-        doc = self.document(record) | self._upload_instructions(record, content_type, base_url)
-        return HookResult(201 if created else 200, doc)
+        if not created:
+            return HookResult(200, self._redelivered(record, base_url))
+        return HookResult(201, self.document(record) | self._upload_instructions(record, content_type, base_url))
 
     def _register_row(self, distributor: Distributor, row: dict[str, Any], digest: str, key: str,
                       callback_url: str | None, content_type: str) -> tuple[HookRecord, bool]:

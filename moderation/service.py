@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -37,7 +37,7 @@ from moderation.review import (
     User,
 )
 from moderation.schema import uploads
-from moderation.txn import dispose_review_engine, flush_wal, now, review_engine, writer, writer_lock
+from moderation.txn import dispose_review_engine, flush_wal, now, review_engine, write_transaction
 
 DEFAULT_SLA_S = views.DEFAULT_SLA_S
 TOKEN_TOUCH_S = 60.0  # last_used_at of an API token is refreshed at most once a minute (a write per request is waste)
@@ -54,9 +54,7 @@ class ReviewService:
         self.sla_s = {**DEFAULT_SLA_S, **(sla_s or {})}
         self._clock = clock or now
         self.engine = review_engine(url)
-        self._writer = writer(self.engine)
         self._postgres = self.engine.dialect.name == "postgresql"
-        self._writer_lock = writer_lock(url)
         self._autocommit = review_engine(url, autocommit=True)  # the one-statement hot path (PostgreSQL)
 
     def close(self) -> None:
@@ -69,11 +67,8 @@ class ReviewService:
     @contextmanager
     def _write(self, durable: bool = True) -> Iterator[Connection]:
         """One write transaction; ``durable``: return only once it is on disk (`moderation.txn.flush_wal`)."""
-        with self._writer_lock or nullcontext(), self._writer.connect() as conn:
-            with conn.begin():
-                yield conn
-            if durable:
-                flush_wal(conn)
+        with write_transaction(self.url, durable=durable) as conn:
+            yield conn
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:

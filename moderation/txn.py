@@ -34,14 +34,16 @@ skip the flush: losing one in a crash only returns the case to the queue.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import os
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
-from sqlalchemy import Connection, Engine, NullPool, create_engine, event
+from sqlalchemy import Connection, Engine, Executable, NullPool, create_engine, event, make_url
 
 from trackguard.sql import _sqlite_pragmas
 
@@ -142,28 +144,123 @@ def transient_engine(url: str) -> Iterator[Engine]:
         engine.dispose()
 
 
+_WRITERS: dict[int, tuple[Engine, Engine]] = {}  # id(engine) → (engine, its BEGIN IMMEDIATE option engine)
+
+
 def writer(engine: Engine) -> Engine:
     """The same pool, but transactions begin with the write lock held (SQLite); unchanged on PostgreSQL."""
-    if engine.dialect.name == "sqlite":
-        return engine.execution_options(**{IMMEDIATE: "IMMEDIATE"})
-    return engine
+    if engine.dialect.name != "sqlite":
+        return engine
+    with _LOCK:  # one option engine per engine: making one costs more than a short transaction
+        found = _WRITERS.get(id(engine))
+        if found is None or found[0] is not engine:  # (an id may be reused once an engine is gone)
+            found = _WRITERS[id(engine)] = (engine, engine.execution_options(**{IMMEDIATE: "IMMEDIATE"}))
+        return found[1]
 
 
-_SQLITE_WRITERS: dict[str, threading.Lock] = {}
+class SqliteWriterLock:
+    """SQLite's one writer at a time, queued for without sleeping: a thread mutex, then a file lock.
 
-
-def writer_lock(url: str) -> threading.Lock | None:
-    """SQLite: one in-process mutex per database for write transactions, None on PostgreSQL.
-
-    SQLite admits one writer at a time; threads that collide on ``BEGIN IMMEDIATE``
-    retry in SQLite's busy handler, which sleeps in growing steps, so under many
-    threads some wait for seconds. Queueing on a mutex first hands the lock over
-    as soon as it is free; other processes still meet at the busy handler.
+    SQLite admits one writer at a time; writers that collide on ``BEGIN IMMEDIATE``
+    retry in SQLite's busy handler, which sleeps in growing steps (up to 100 ms), so
+    under load some wait for seconds. Queueing first hands the write lock over as
+    soon as it is free: threads of a process on a mutex, processes (``serve
+    --workers``, a sweep beside the app) on an exclusive ``flock`` of
+    ``<database>-writer.lock``, which the kernel grants the moment it is released.
+    A writer that does not take this lock still meets the others at the busy handler.
     """
+
+    def __init__(self, database: str | None) -> None:
+        self._mutex = threading.Lock()
+        self._path = f"{database}-writer.lock" if database and database != ":memory:" else None
+        self._fd: int | None = None
+        self._pid = 0
+
+    def __enter__(self) -> None:
+        self._mutex.acquire()
+        try:
+            if self._path is not None:
+                fcntl.flock(self._file(), fcntl.LOCK_EX)
+        except BaseException:
+            self._mutex.release()
+            raise
+
+    def __exit__(self, *_exc: object) -> None:
+        try:
+            if self._path is not None and self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._mutex.release()
+
+    def _file(self) -> int:
+        if self._fd is None or self._pid != os.getpid():  # a forked child opens its own (flock is per open file)
+            self._fd = os.open(self._path or "", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self._pid = os.getpid()
+        return self._fd
+
+
+_SQLITE_WRITERS: dict[str, SqliteWriterLock] = {}
+
+
+def writer_lock(url: str) -> SqliteWriterLock | None:
+    """SQLite: the database's `SqliteWriterLock` for write transactions (one per URL per process); None on
+    PostgreSQL (row locks and advisory locks serialise there)."""
     if not url.startswith("sqlite"):
         return None
     with _LOCK:
-        return _SQLITE_WRITERS.setdefault(url, threading.Lock())
+        if url not in _SQLITE_WRITERS:
+            _SQLITE_WRITERS[url] = SqliteWriterLock(make_url(url).database)
+        return _SQLITE_WRITERS[url]
+
+
+def read_engine(url: str) -> Engine:
+    """For reads of request paths: on PostgreSQL the autocommit pool (no BEGIN and ROLLBACK round trips around a
+    one-statement read); on SQLite the workflow engine."""
+    return review_engine(url, autocommit=True)
+
+
+@contextmanager
+def write_transaction(url: str, *, durable: bool = True) -> Iterator[Connection]:
+    """One write transaction on the workflow engine of ``url``, committed when the block ends.
+
+    SQLite: queued on the process's writer mutex, then ``BEGIN IMMEDIATE``. PostgreSQL:
+    commits asynchronously; ``durable`` then waits for the WAL flush (`flush_wal`)
+    outside any lock, so concurrent requests share fsyncs. ``durable=False`` is for
+    writes whose loss in a machine crash is harmless: they are not waited onto disk
+    (SQLite: ``synchronous=NORMAL`` for that commit), and the WAL flush of any later
+    durable commit makes them durable too, as WAL is flushed in order.
+    """
+    with writer_lock(url) or nullcontext(), writer(review_engine(url)).connect() as conn:
+        lazy = not durable and conn.dialect.name == "sqlite"
+        if lazy:  # WAL commits without fsync; the next synchronous commit's fsync covers them (the WAL is ordered)
+            _sqlite_synchronous(conn, "NORMAL")
+        try:
+            with conn.begin():
+                yield conn
+        finally:
+            if lazy:
+                _sqlite_synchronous(conn, "FULL")
+        if durable:
+            flush_wal(conn)
+
+
+def execute_durably(url: str, statement: Executable, parameters: dict[str, Any]) -> None:
+    """One statement as its own durable transaction, in the fewest round trips: on PostgreSQL in autocommit
+    mode, then `flush_wal` (two round trips, instead of BEGIN, statement, COMMIT and the flush)."""
+    if url.startswith("sqlite"):
+        with write_transaction(url) as conn:
+            conn.execute(statement, parameters)
+        return
+    with read_engine(url).connect() as conn:
+        conn.execute(statement, parameters)
+        flush_wal(conn)
+
+
+def _sqlite_synchronous(conn: Connection, level: str) -> None:
+    # On the driver connection: a statement through SQLAlchemy would open a transaction first (autobegin).
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    raw.execute(f"PRAGMA synchronous={level}")
 
 
 def dispose_review_engine(url: str) -> None:

@@ -11,7 +11,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.testclient import TestClient
 
 from moderation.distributors import Distributor, DistributorStore, IssuedKey, request_nonces
-from moderation.ratelimit import RateLimiter
+from moderation.ratelimit import gcra
 from moderation.web.hook_auth import HookAuth, install_hook_error_handler, signed_distributor
 from tests.review_support import Clock, db_url_fixture  # noqa: F401  (fixtures)
 from trackguard import signing
@@ -19,22 +19,11 @@ from trackguard import signing
 BODY = b'{"title": "a song", "artist_name": "someone"}'
 
 
-class Mono:
-    """The rate limiter's monotonic clock, moved by hand."""
-
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
 @dataclasses.dataclass
 class Hook:
     client: TestClient
     store: DistributorStore
     clock: Clock
-    mono: Mono
     key: IssuedKey
 
     def send(self, method: str = "POST", path: str = "/v1/uploads", body: bytes = BODY, *,
@@ -67,12 +56,12 @@ def make_app(auth: HookAuth) -> FastAPI:
 
 @pytest.fixture(name="hook")
 def hook_fixture(db_url: str) -> Iterator[Hook]:
-    clock, mono = Clock(), Mono()
+    clock = Clock()
     store = DistributorStore(db_url, clock=clock)
     key = store.add("d1", "Distro One", rate_per_s=0.5, burst=3)
-    auth = HookAuth(store, clock=clock, window_s=300, limiter=RateLimiter(clock=mono))
+    auth = HookAuth(store, clock=clock, window_s=300)
     with TestClient(make_app(auth)) as client:
-        yield Hook(client, store, clock, mono, key)
+        yield Hook(client, store, clock, key)
     store.close()
 
 
@@ -172,7 +161,6 @@ def test_rotation_grace_then_only_the_new_key(hook: Hook) -> None:
     old = hook.key
     new = hook.store.rotate("d1", grace_s=600)
     assert hook.send(key=old)[0] == 200 and hook.send(key=new)[0] == 200
-    hook.mono.t += 100  # refill the bucket: this test is about keys
     hook.clock.advance(601)
     status, body, _ = hook.send(key=old)
     assert (status, body["error"]) == (401, "unknown_key")
@@ -184,9 +172,9 @@ def test_rate_limit_429_with_retry_after_then_recovers(hook: Hook) -> None:
     status, body, headers = hook.send()
     assert (status, body["error"]) == (429, "rate_limited")
     assert headers["retry-after"] == "2"  # one token at 0.5/s
-    hook.mono.t += 1.0
+    hook.clock.advance(1.0)
     assert hook.send()[0] == 429
-    hook.mono.t += 1.0
+    hook.clock.advance(1.0)
     assert hook.send()[0] == 200
     assert hook.send()[0] == 429
 
@@ -198,25 +186,46 @@ def test_old_nonces_are_purged(hook: Hook) -> None:
     with hook.store.engine.connect() as conn:
         assert conn.execute(request_nonces.select()).all() != []
     hook.clock.advance(601)  # past twice the window, and more than a minute since the last purge
-    hook.mono.t += 100
     assert hook.send()[0] == 200
     with hook.store.engine.connect() as conn:
         nonces = {r.nonce for r in conn.execute(request_nonces.select())}
     assert headers[signing.NONCE] not in nonces and len(nonces) == 1
 
 
-def test_limiter_unit() -> None:
-    mono = Mono()
-    limiter = RateLimiter(clock=mono)
-    assert [limiter.acquire("a", 10, 2) for _ in range(2)] == [0.0, 0.0]
-    assert limiter.acquire("a", 10, 2) == pytest.approx(0.1)
-    assert limiter.acquire("b", 10, 2) == 0.0  # buckets are per key
-    mono.t += 0.1
-    assert limiter.acquire("a", 10, 2) == 0.0
-    assert limiter.acquire("a", 10, 2, now=mono.t - 5) > 0  # a clock going backwards refills nothing
+def test_gcra_is_a_token_bucket() -> None:
+    tat, now = None, 1000.0
+    admitted = []
+    for _ in range(3):  # burst 2 at 10/s: two at once, the third 0.1 s later
+        new, wait = gcra(tat, now, 10, 2)
+        admitted.append(wait)
+        tat = new if new is not None else tat
+    assert admitted[:2] == [0.0, 0.0] and admitted[2] == pytest.approx(0.1)
+    assert gcra(tat, now + 0.1, 10, 2)[1] == 0.0  # one token back after 1/rate
+    assert gcra(tat, now - 5, 10, 2)[1] > 0  # a clock going backwards refills nothing
+    assert gcra(None, now, 10, 2) == (now + 0.1, 0.0)  # a distributor never seen has a full bucket
     with pytest.raises(ValueError):
-        limiter.acquire("a", 0, 2)
+        gcra(None, now, 0, 2)
 
+
+def test_one_limit_across_app_processes(hook: Hook) -> None:
+    """Two apps on one database (``serve --workers 2``, or two instances) share the distributor's bucket."""
+    other = HookAuth(DistributorStore(hook.store.url, clock=hook.clock), clock=hook.clock, window_s=300)
+    with TestClient(make_app(other)) as second:
+        statuses = []
+        for i in range(4):  # burst 3, alternating between the two apps
+            headers = signing.signed_headers(hook.key.key_id, hook.key.secret, "POST", "/v1/uploads", BODY,
+                                             timestamp=int(hook.clock().timestamp()))
+            client = hook.client if i % 2 == 0 else second
+            statuses.append(client.request("POST", "/v1/uploads", content=BODY, headers=headers).status_code)
+    assert statuses == [200, 200, 200, 429]
+
+
+def test_a_replay_takes_no_token(hook: Hook) -> None:
+    headers = signing.signed_headers(hook.key.key_id, hook.key.secret, "POST", "/v1/uploads", BODY,
+                                     timestamp=int(hook.clock().timestamp()))
+    assert hook.request("POST", "/v1/uploads", BODY, headers)[0] == 200
+    assert [hook.request("POST", "/v1/uploads", BODY, headers)[0] for _ in range(3)] == [409, 409, 409]
+    assert [hook.send()[0] for _ in range(3)] == [200, 200, 429]  # burst 3: the replays took nothing
 
 def test_missing_hook_auth_is_a_setup_error() -> None:
     app = FastAPI()

@@ -297,7 +297,8 @@ def _serve(a: argparse.Namespace) -> int:
     from moderation.web.server import serve
 
     serve(a.host, a.port, a.db_url, insecure_cookies=a.insecure_cookies, verbose=a.verbose,
-          hooks="hooks" in a.roles.split(","), object_store=a.object_store, pubsub_project=a.pubsub_project)
+          hooks="hooks" in a.roles.split(","), object_store=a.object_store, pubsub_project=a.pubsub_project,
+          workers=a.workers)
     return 0
 
 
@@ -316,7 +317,8 @@ def _relay(a: argparse.Namespace) -> int:
 def _bench_hook(a: argparse.Namespace) -> int:
     from trackguard.bench.hook import bench_hook
 
-    rows = bench_hook([float(x) for x in a.rates.split(",")], a.seconds, a.threads, a.db_url, a.json)
+    rows = bench_hook([float(x) for x in a.rates.split(",")], a.seconds, a.threads, a.db_url, a.json,
+                      [int(x) for x in a.workers.split(",")])
     return 0 if rows else 1
 
 
@@ -682,6 +684,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rates", default="50,100,200,400", help="offered requests/s, comma-separated")
     p.add_argument("--seconds", type=float, default=5.0, help="seconds per rate")
     p.add_argument("--threads", type=int, default=32, help="load-generator threads (keep-alive connection each)")
+    p.add_argument("--workers", default="1,2", help="app processes (`serve --workers`) to measure, comma-separated")
     p.add_argument("--db-url", default=None, help="database (default: a scratch SQLite file)")
     p.add_argument("--json", default=None)
     p.set_defaults(func=_bench_hook)
@@ -717,6 +720,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default TRACKGUARD_HOME/objects)")
     p.add_argument("--pubsub-project", default=None,
                    help="publish upload events to this Pub/Sub project (default: the emulator of `trackguard stream`)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="app processes on the one port (nonces, rate limits and uploads are shared through the "
+                        "database); about one per core")
     _add_db(p)
     p.set_defaults(func=_serve)
 

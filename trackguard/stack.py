@@ -22,8 +22,9 @@ from trackguard.stream_cmd import LOCAL_PROJECT
 
 class LocalStack:
     def __init__(self, home: Path, db_url: str, *, republish_after_s: float = 60.0, window_s: float = 1.0,
-                 extra_env: dict[str, str] | None = None) -> None:
+                 extra_env: dict[str, str] | None = None, app_workers: int = 1) -> None:
         self.home, self.db_url = home, db_url
+        self.app_workers = app_workers
         self.republish_after_s, self.window_s = republish_after_s, window_s
         self.port = free_port()
         self.emulator = PubSubEmulator(data_dir=home / "run" / "pubsub-test")
@@ -55,7 +56,8 @@ class LocalStack:
         return self
 
     def start_app(self) -> None:
-        self.app = self._spawn("app", ["serve", "--insecure-cookies", "--port", str(self.port)])
+        self.app = self._spawn("app", ["serve", "--insecure-cookies", "--port", str(self.port),
+                                       "--workers", str(self.app_workers)])
         _wait(lambda: http_ok(f"{self.base_url}/login"), 60, "the hook app", self.home / "app.log")
 
     def start_worker(self) -> None:

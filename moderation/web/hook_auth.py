@@ -13,6 +13,9 @@ this order, each failure a `HookError` with its own status and code:
 6. the nonce was not used before with this key (409 ``replayed_request``);
 7. the distributor's token bucket has a token (429 ``rate_limited``, ``Retry-After``).
 
+6 and 7 are one database transaction (`DistributorStore.admit`), so they hold
+across app processes and instances sharing the database.
+
 Hashing the body before checking the signature costs a hash of up to the
 upload size for a forged request; it keeps each refusal specific, and the
 timestamp and key checks before it turn away anonymous traffic cheaply.
@@ -33,8 +36,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from moderation.distributors import Distributor, DistributorStore
-from moderation.ratelimit import RateLimiter
+from moderation.distributors import Distributor, DistributorStore, NonceReplayed
 from moderation.txn import now as utcnow
 from trackguard import signing
 
@@ -70,14 +72,13 @@ def install_hook_error_handler(app: FastAPI) -> None:
 
 
 class HookAuth:
-    """Verifies signed hook requests against a `DistributorStore`; one instance per app (it owns the limiter)."""
+    """Verifies signed hook requests against a `DistributorStore` (nonces and rate limits live in the database)."""
 
-    def __init__(self, store: DistributorStore, *, clock: Callable[[], dt.datetime] = utcnow, window_s: int = 300,
-                 limiter: RateLimiter | None = None) -> None:
+    def __init__(self, store: DistributorStore, *, clock: Callable[[], dt.datetime] = utcnow,
+                 window_s: int = 300) -> None:
         self.store = store
         self.clock = clock
         self.window_s = int(window_s)
-        self.limiter = limiter or RateLimiter()
         self._lock = threading.Lock()
         self._requests = 0
         self._last_purge: dt.datetime | None = None
@@ -104,10 +105,11 @@ class HookAuth:
             raise HookError(401, "bad_signature", "the signature does not match (see trackguard.signing for the "
                                                   "string to sign)")
         self._maybe_purge(at)
-        if not self.store.remember_nonce(key_id, nonce, at):
+        try:
+            wait = self.store.admit(key_id, nonce, owner, at)
+        except NonceReplayed as exc:
             raise HookError(409, "replayed_request", "this nonce was already used with this key; sign the retry "
-                                                     "with a new nonce")
-        wait = self.limiter.acquire(owner.distributor_id, owner.rate_per_s, owner.burst)
+                                                     "with a new nonce") from exc
         if wait > 0:
             seconds = max(1, math.ceil(wait))
             raise HookError(429, "rate_limited", f"over {owner.rate_per_s:g} requests/s (burst {owner.burst}); "
