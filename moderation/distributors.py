@@ -89,6 +89,10 @@ class NonceReplayed(Exception):
     """The key already signed a request with this nonce."""
 
 
+def _replayed(key_id: str) -> NonceReplayed:
+    return NonceReplayed(f"nonce already used with key {key_id!r}")
+
+
 @dataclasses.dataclass(frozen=True)
 class IssuedKey:
     distributor_id: str
@@ -290,15 +294,6 @@ class DistributorStore:
 
     # ------------------------------------------------------------------ nonces
 
-    def remember_nonce(self, key_id: str, nonce: str, at: dt.datetime) -> bool:
-        """Record a nonce; False when this key already used it (a replay)."""
-        try:
-            with write_transaction(self.url, durable=False) as conn:
-                self._insert_nonce(conn, key_id, nonce, at)
-        except NonceReplayed:
-            return False
-        return True
-
     def admit(self, key_id: str, nonce: str, owner: Distributor, at: dt.datetime) -> float:
         """Record the nonce, then take a rate-limit token, in one transaction: 0.0 admitted, else the seconds
         to wait (the nonce stays used); `NonceReplayed` when this key already used the nonce (nothing taken).
@@ -309,33 +304,28 @@ class DistributorStore:
         """
         now = audit.as_utc(at).timestamp()
         if self._postgres:
-            fresh, admitted = self._admit_in_one_statement(key_id, nonce, owner, at)
-            if not fresh:
-                raise NonceReplayed(f"nonce already used with key {key_id!r}")
-            if admitted:
+            if self._admit_in_one_statement(key_id, nonce, owner, at, now):
                 return 0.0
             with write_transaction(self.url, durable=False) as conn:  # refused (or no bucket row): the wait
                 return ratelimit.take(conn, owner.distributor_id, owner.rate_per_s, owner.burst, now)
         with write_transaction(self.url, durable=False) as conn:
-            self._insert_nonce(conn, key_id, nonce, at)
+            try:
+                conn.execute(_NONCE_INSERT, {"key_id": key_id, "nonce": nonce, "seen_at": audit.as_utc(at)})
+            except IntegrityError as exc:
+                raise _replayed(key_id) from exc
             return ratelimit.take(conn, owner.distributor_id, owner.rate_per_s, owner.burst, now)
 
-    def _admit_in_one_statement(self, key_id: str, nonce: str, owner: Distributor,
-                                at: dt.datetime) -> tuple[bool, bool]:
-        """PostgreSQL: (nonce was fresh, token taken) in one round trip (`ratelimit.gcra` as SQL)."""
+    def _admit_in_one_statement(self, key_id: str, nonce: str, owner: Distributor, at: dt.datetime,
+                                now: float) -> bool:
+        """PostgreSQL, one round trip (`ratelimit.gcra` as SQL): whether a token was taken; `NonceReplayed`."""
         interval = 1.0 / owner.rate_per_s
         with self.engine.connect() as conn:
             row = conn.execute(_ADMIT_PG, {"key_id": key_id, "nonce": nonce, "seen_at": audit.as_utc(at),
-                                           "distributor_id": owner.distributor_id, "now": at.timestamp(),
+                                           "distributor_id": owner.distributor_id, "now": now,
                                            "interval": interval, "burst_interval": owner.burst * interval}).one()
-        return bool(row.fresh), bool(row.admitted)
-
-    @staticmethod
-    def _insert_nonce(conn: Connection, key_id: str, nonce: str, at: dt.datetime) -> None:
-        try:
-            conn.execute(_NONCE_INSERT, {"key_id": key_id, "nonce": nonce, "seen_at": audit.as_utc(at)})
-        except IntegrityError as exc:
-            raise NonceReplayed(f"nonce already used with key {key_id!r}") from exc
+        if not row.fresh:
+            raise _replayed(key_id)
+        return bool(row.admitted)
 
     def purge_nonces(self, before: dt.datetime) -> int:
         """Forget nonces seen before ``before`` (older than the timestamp window, they cannot be replayed)."""

@@ -154,9 +154,10 @@ _INSERT = insert(hook_uploads)
 class HookLedger:
     """Register, accept and look up hook uploads; the outbox and callback queries.
 
-    Writes go through `moderation.txn.write_transaction` (SQLite: one writer at a
-    time per process, queued on a mutex rather than in SQLite's sleeping busy
-    handler; PostgreSQL: group-committed), reads through the workflow pool.
+    Writes go through `moderation.txn.write_transaction` and `execute_durably`
+    (SQLite: one writer at a time, queued on `SqliteWriterLock` rather than in
+    SQLite's sleeping busy handler; PostgreSQL: group-committed), reads through
+    `read_engine`.
     """
 
     def __init__(self, db_url: str) -> None:

@@ -144,18 +144,11 @@ def transient_engine(url: str) -> Iterator[Engine]:
         engine.dispose()
 
 
-_WRITERS: dict[int, tuple[Engine, Engine]] = {}  # id(engine) → (engine, its BEGIN IMMEDIATE option engine)
-
-
 def writer(engine: Engine) -> Engine:
     """The same pool, but transactions begin with the write lock held (SQLite); unchanged on PostgreSQL."""
-    if engine.dialect.name != "sqlite":
-        return engine
-    with _LOCK:  # one option engine per engine: making one costs more than a short transaction
-        found = _WRITERS.get(id(engine))
-        if found is None or found[0] is not engine:  # (an id may be reused once an engine is gone)
-            found = _WRITERS[id(engine)] = (engine, engine.execution_options(**{IMMEDIATE: "IMMEDIATE"}))
-        return found[1]
+    if engine.dialect.name == "sqlite":
+        return engine.execution_options(**{IMMEDIATE: "IMMEDIATE"})
+    return engine
 
 
 class SqliteWriterLock:
@@ -223,15 +216,18 @@ def read_engine(url: str) -> Engine:
 def write_transaction(url: str, *, durable: bool = True) -> Iterator[Connection]:
     """One write transaction on the workflow engine of ``url``, committed when the block ends.
 
-    SQLite: queued on the process's writer mutex, then ``BEGIN IMMEDIATE``. PostgreSQL:
+    SQLite: queued on the database's `SqliteWriterLock`, then ``BEGIN IMMEDIATE``. PostgreSQL:
     commits asynchronously; ``durable`` then waits for the WAL flush (`flush_wal`)
     outside any lock, so concurrent requests share fsyncs. ``durable=False`` is for
     writes whose loss in a machine crash is harmless: they are not waited onto disk
     (SQLite: ``synchronous=NORMAL`` for that commit), and the WAL flush of any later
     durable commit makes them durable too, as WAL is flushed in order.
     """
-    with writer_lock(url) or nullcontext(), writer(review_engine(url)).connect() as conn:
-        lazy = not durable and conn.dialect.name == "sqlite"
+    with writer_lock(url) or nullcontext(), review_engine(url).connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:  # on the connection, not a `writer` engine: making an option engine costs more than the write
+            conn.execution_options(**{IMMEDIATE: "IMMEDIATE"})
+        lazy = not durable and sqlite
         if lazy:  # WAL commits without fsync; the next synchronous commit's fsync covers them (the WAL is ordered)
             _sqlite_synchronous(conn, "NORMAL")
         try:

@@ -13,7 +13,7 @@ from alembic.migration import MigrationContext
 
 from moderation import audit
 from moderation.db import Base
-from moderation.distributors import DistributorStore
+from moderation.distributors import Distributor, DistributorStore, NonceReplayed
 from tests.review_support import Clock, db_url_fixture  # noqa: F401  (fixtures)
 from trackguard import cli
 
@@ -102,15 +102,25 @@ def test_inactive_distributor_keys_still_resolve(store: DistributorStore, clock:
         store.set_active("nobody", False)
 
 
+def fresh(store: DistributorStore, key_id: str, nonce: str, at: dt.datetime) -> bool:
+    """`admit`'s nonce check: True for a nonce not used before with the key (a limit never reached here)."""
+    owner = Distributor("nonce-test", "Nonce test", rate_per_s=1e6, burst=10**6, active=True)
+    try:
+        assert store.admit(key_id, nonce, owner, at) == 0.0
+    except NonceReplayed:
+        return False
+    return True
+
+
 def test_nonces_are_remembered_per_key_and_purged(store: DistributorStore, clock: Clock) -> None:
     t0 = clock()
-    assert store.remember_nonce("tgk_a", "n1", t0)
-    assert not store.remember_nonce("tgk_a", "n1", t0 + dt.timedelta(seconds=1))
-    assert store.remember_nonce("tgk_b", "n1", t0)  # another key may use the same nonce
-    assert store.remember_nonce("tgk_a", "n2", t0 + dt.timedelta(seconds=10))
+    assert fresh(store, "tgk_a", "n1", t0)
+    assert not fresh(store, "tgk_a", "n1", t0 + dt.timedelta(seconds=1))
+    assert fresh(store, "tgk_b", "n1", t0)  # another key may use the same nonce
+    assert fresh(store, "tgk_a", "n2", t0 + dt.timedelta(seconds=10))
     assert store.purge_nonces(t0 + dt.timedelta(seconds=5)) == 2
-    assert store.remember_nonce("tgk_a", "n1", t0 + dt.timedelta(seconds=20))  # forgotten after the purge
-    assert not store.remember_nonce("tgk_a", "n2", t0 + dt.timedelta(seconds=20))
+    assert fresh(store, "tgk_a", "n1", t0 + dt.timedelta(seconds=20))  # forgotten after the purge
+    assert not fresh(store, "tgk_a", "n2", t0 + dt.timedelta(seconds=20))
 
 
 def test_nonce_race_has_exactly_one_winner(store: DistributorStore, clock: Clock) -> None:
@@ -124,7 +134,7 @@ def test_nonce_race_has_exactly_one_winner(store: DistributorStore, clock: Clock
                     errors: list[BaseException] = errors) -> None:
             start.wait()
             try:
-                results.append(store.remember_nonce("tgk_race", nonce, clock()))
+                results.append(fresh(store, "tgk_race", nonce, clock()))
             except BaseException as exc:  # reported below
                 errors.append(exc)
 
