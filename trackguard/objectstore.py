@@ -11,12 +11,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
-import os
 import re
 import tempfile
 import urllib.parse
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
+
+from trackguard.atomicfile import replacing
 
 CHUNK_BYTES = 1 << 20  # streaming unit: bounded memory for any upload size
 MAX_KEY_CHARS = 512
@@ -118,19 +119,9 @@ class LocalDirStore:
     def put_file(self, key: str, src: BinaryIO, content_type: str | None = None,
                  max_bytes: int | None = None) -> ObjectInfo:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                size = _copy_limited(src, out, key, max_bytes)
-                out.flush()
-                os.fsync(out.fileno())  # the ledger will say "stored": make it true after a crash
-            self._write_meta(key, content_type)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        with replacing(path, fsync=True) as out:  # the ledger will say "stored": make it true after a crash
+            size = _copy_limited(src, out, key, max_bytes)
+            self._write_meta(key, content_type)  # before the object appears
         return ObjectInfo(key, size, content_type, path.as_uri())
 
     def _write_meta(self, key: str, content_type: str | None) -> None:
@@ -138,11 +129,8 @@ class LocalDirStore:
         if content_type is None:
             meta.unlink(missing_ok=True)
             return
-        meta.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=meta.parent)
-        with os.fdopen(fd, "w") as out:
-            out.write(content_type)
-        os.replace(tmp, meta)
+        with replacing(meta) as out:
+            out.write(content_type.encode())
 
     def stat(self, key: str) -> ObjectInfo | None:
         path = self._path(key)

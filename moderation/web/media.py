@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ import soundfile as sf
 
 from features.decode import decode_audio
 from features.io import file_identity
+from trackguard.atomicfile import replacing
 
 PLAYBACK_SR = 32000  # keeps what the ear and the detector care about, a third the size of 96 kHz
 MAX_PLAYBACK_S = 3600.0
@@ -36,15 +35,8 @@ def _key(*parts: str) -> str:
 
 def _write_atomic(path: Path, data: bytes) -> None:
     """Write via a temporary file and rename, so a concurrent reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with replacing(path) as out:
+        out.write(data)
 
 
 def decoded_wav(uri: str, cache_dir: Path) -> Path:
