@@ -73,7 +73,7 @@ def freeze_heap() -> None:
     """Move everything built at start-up (imports, models of the app) out of the garbage collector's view.
 
     Otherwise each full collection walks the whole start-up heap while holding the
-    GIL: 25-130 ms pauses of the app, measured under `trackguard bench hook`.
+    GIL: pauses of tens of milliseconds, seen as the p99 tail of `trackguard bench hook`.
     """
     gc.collect()
     gc.freeze()
