@@ -29,10 +29,20 @@ import numpy as np
 import pandas as pd
 import torch
 
-from models.asnorm import DEFAULT_TOP_K, as_norm, cohort_stats
-from models.verifier import DEFAULT_THRESHOLD
+from models.asnorm import VoiceCalibration
+from models.verifier import (
+    AS_NORM,
+    BEST_WINDOW,
+    MEAN,
+    RAW,
+    OperatingPoint,
+    operating_point,
+    score_matrix,
+    scorer_id,
+    track_scores,
+)
 from models.voice_embeddings import UploadVoice, Windowing, cache_key, embed_uploads
-from models.voiceprints import Voiceprints
+from models.voiceprints import Voiceprints, VoiceprintStore
 from trackguard.contracts import TrackguardError
 from trackguard.home import Home
 
@@ -56,8 +66,12 @@ class Variant:
     description: str
 
 
-VERIFIER = Variant("raw", "verifier: mean of the 3 best vocal-activity windows, 2-s centre crops (the sweep's path)")
+VERIFIER = Variant("raw", "verifier: the 3 best vocal-activity windows, 2-s centre crops, pooled as the verifier's "
+                          "`pooling` says (the sweep's path)")
+POOLING_VARIANT = {BEST_WINDOW: "raw_best3", MEAN: "raw_mean3"}  # the same windows, the other pooling
 VARIANTS = (
+    Variant("raw_mean3", "the verifier's 3 windows, mean embedding (pooling mean)"),
+    Variant("raw_best3", "the verifier's 3 windows, best window per artist (pooling best-window)"),
     Variant("raw_vocal1", "1 best vocal-activity window, 2-s crop"),
     Variant("raw_vocal8", "mean of the 8 best vocal-activity windows, 2-s crops"),
     Variant("raw_fixed3", "mean of 3 fixed, evenly spaced 2-s crops (no vocal-activity selection)"),
@@ -93,34 +107,26 @@ def unit_rows(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
-def score_trials(queries: np.ndarray, prints: np.ndarray, cohort: np.ndarray | None = None,
-                 top_k: int = DEFAULT_TOP_K) -> tuple[np.ndarray, np.ndarray | None]:
-    """(raw cosine [m, n], AS-norm [m, n] or None without a cohort) of L2-normalised queries vs voiceprints."""
-    raw = np.asarray(unit_rows(queries) @ unit_rows(prints).T, dtype=np.float32)
-    if cohort is None or len(cohort) == 0:
-        return raw, None
-    cohort = unit_rows(cohort)
-    query_stats = cohort_stats(unit_rows(queries), cohort, top_k)
-    normed = as_norm(raw, query_stats, cohort_stats(unit_rows(prints), cohort, top_k))
-    return raw, np.asarray(normed, dtype=np.float32)
-
-
-def trial_table(uploads: pd.DataFrame, queries: Mapping[str, np.ndarray], artist_ids: Sequence[str],
-                prints: np.ndarray, cohort: np.ndarray | None = None, top_k: int = DEFAULT_TOP_K) -> pd.DataFrame:
+def trial_table(uploads: pd.DataFrame, windows: Sequence[np.ndarray], prints: Voiceprints,
+                variants: Mapping[str, np.ndarray] | None = None, pooling: str = MEAN) -> pd.DataFrame:
     """One row per (upload, enrolled artist) trial with its labels and every score column.
 
-    ``uploads``: one row per upload with ``LABEL_COLUMNS``; ``queries``: score column →
-    [len(uploads), d] track embeddings row-aligned with ``uploads``; the column ``raw``
-    (the verifier's embedding) is required and is the one AS-norm is applied to.
+    ``uploads``: one row per upload with ``LABEL_COLUMNS``; ``windows``: each upload's
+    window embeddings [k, d] as the verifier takes them, scored exactly as the verifier
+    scores them (`models.verifier.track_scores` with ``pooling``) into column ``raw``
+    and, with a cohort in ``prints``, ``asnorm``; the same windows with the other pooling
+    go into ``raw_mean3`` or ``raw_best3`` (raw cosine). ``variants``: score column →
+    [len(uploads), d] track embeddings of other ways to embed a track, raw cosine only.
     """
-    if "raw" not in queries:
-        raise ValueError("queries need the verifier's embedding under 'raw'")
     missing = [c for c in LABEL_COLUMNS if c not in uploads.columns]
     if missing:
         raise ValueError(f"uploads lack columns {missing}")
+    artist_ids = prints.artist_ids
     m, n = len(uploads), len(artist_ids)
     if m == 0 or n == 0:
         raise ValueError(f"no trials: {m} uploads × {n} enrolled artists")
+    if len(windows) != m:
+        raise ValueError(f"{len(windows)} window sets for {m} uploads")
     voice = uploads["voice_artist_id"].astype(str).to_numpy()
     levels = pd.to_numeric(uploads["vocal_to_accompaniment_db"], errors="coerce").to_numpy(dtype=np.float64)
     a_cap = uploads["a_cappella"].fillna(False).astype(bool).to_numpy()
@@ -135,84 +141,41 @@ def trial_table(uploads: pd.DataFrame, queries: Mapping[str, np.ndarray], artist
         "condition": np.repeat([condition_of(a, lv) for a, lv in zip(a_cap, levels, strict=True)], n),
         "voice_enrolled": np.repeat(np.isin(voice, np.asarray(artist_ids, dtype=object)), n),
     })
-    for column, emb in queries.items():
+    normalisation = AS_NORM if prints.has_cohort else RAW
+    scored = [track_scores(unit_rows(w), prints, normalisation, pooling) for w in windows]
+    table["raw"] = np.concatenate([raw for raw, _, _ in scored]).astype(np.float64)
+    if normalisation == AS_NORM:
+        table["asnorm"] = np.concatenate([normed for _, normed, _ in scored]).astype(np.float64)
+    other = MEAN if pooling == BEST_WINDOW else BEST_WINDOW
+    table[POOLING_VARIANT[other]] = np.concatenate(
+        [track_scores(unit_rows(w), prints, RAW, other)[0] for w in windows]).astype(np.float64)
+    for column, emb in (variants or {}).items():
         if len(emb) != m:
             raise ValueError(f"{column}: {len(emb)} embeddings for {m} uploads")
-        raw, normed = score_trials(emb, prints, cohort if column == "raw" else None, top_k)
-        table[column] = raw.reshape(-1).astype(np.float64)
-        if normed is not None:
-            table["asnorm"] = normed.reshape(-1).astype(np.float64)
+        table[column] = score_matrix(unit_rows(emb), prints, RAW)[0].reshape(-1).astype(np.float64)
     return table
 
 
 # --------------------------------------------------------------------------- the registry
 
 
-def registry_cohort(prints: Any, store: Any = None) -> np.ndarray | None:
-    """The registry's AS-norm cohort as [k, d], or None when it has none.
-
-    The voiceprint snapshot's cohort comes first: `VoiceprintStore.voiceprints` drops
-    cohort rows of voices that are enrolled (they would pull their own trials down).
-    Only a snapshot without a ``cohort`` field falls back to ``store.cohort()``
-    (an array, or a (matrix, sources) pair).
-    """
-    if hasattr(prints, "cohort"):
-        found: Any = prints.cohort
-    else:
-        getter = getattr(store, "cohort", None)
-        found = getter() if callable(getter) else getter
-    if isinstance(found, tuple):
-        found = found[0]
-    if found is None:
-        return None
-    arr = np.asarray(found, dtype=np.float32)
-    return arr if arr.ndim == 2 and arr.shape[0] > 0 and arr.shape[1] > 0 else None
+def cohort_voices(store: VoiceprintStore, voices: Sequence[str] | pd.Series) -> set[str]:
+    """Which of these voices (artist ids) the registry's cohort holds."""
+    return {str(v) for v in store.cohort_subjects(sorted({str(v) for v in voices}))}
 
 
-def cohort_voices(store: Any, voices: Sequence[str] | pd.Series) -> set[str]:
-    """Which of these voices (artist ids) the registry's cohort holds (none when the store cannot say)."""
-    getter = getattr(store, "cohort_subjects", None)
-    if not callable(getter):
-        return set()
-    return {str(v) for v in getter(sorted({str(v) for v in voices}))}
+def report_threshold(point: OperatingPoint, calibration: VoiceCalibration | None) -> OperatingThreshold:
+    """The verifier's operating point (`models.verifier.operating_point`) as the report states it."""
+    source = point.why if point.calibrated else f"UNCALIBRATED: {point.why}"
+    if point.calibrated and calibration is not None:
+        source += (f" (measured FAR {calibration.measured_far:.4f} on {calibration.n_impostor_trials} impostor "
+                   f"trials: {calibration.data})")
+    return OperatingThreshold(point.threshold, "asnorm" if point.normalisation == AS_NORM else "raw",
+                              point.calibrated, source)
 
 
-def registry_calibration(prints: Any, store: Any = None) -> Any | None:
-    """The registry's current `models.asnorm.VoiceCalibration` (from the snapshot, else the store), or None."""
-    if hasattr(prints, "calibration"):
-        return prints.calibration
-    getter = getattr(store, "calibration", None)
-    return getter() if callable(getter) else getter
-
-
-def operating_threshold(calibration: Any | None, has_cohort: bool) -> OperatingThreshold:
-    """The registry's calibrated threshold when it can be applied here, else the verifier's uncalibrated default."""
-    default = OperatingThreshold(
-        DEFAULT_THRESHOLD, "raw", False,
-        f"UNCALIBRATED: the verifier's default {DEFAULT_THRESHOLD} on raw cosine (the registry stores no calibration)")
-    if calibration is None:
-        return default
-    score = "asnorm" if str(getattr(calibration, "normalisation", "raw")) == "as-norm" else "raw"
-    if score == "asnorm" and not has_cohort:
-        return dataclasses.replace(default, source=(
-            f"UNCALIBRATED: the verifier's default {DEFAULT_THRESHOLD} on raw cosine (the registry's calibration "
-            "is on AS-norm scores but it holds no cohort to normalise with)"))
-    measured = getattr(calibration, "measured_far", None)
-    return OperatingThreshold(
-        float(calibration.threshold), score, True,
-        f"the registry's calibration: {calibration.threshold:.4f} on {'AS-norm' if score == 'asnorm' else 'raw cosine'}"
-        f" scores for target FAR {getattr(calibration, 'target_far', None)} (measured "
-        f"{'n/a' if measured is None else f'{measured:.4f}'} on {getattr(calibration, 'n_impostor_trials', None)} "
-        "impostor trials)")
-
-
-def calibration_dict(calibration: Any | None) -> dict[str, Any] | None:
-    if calibration is None:
-        return None
-    if dataclasses.is_dataclass(calibration) and not isinstance(calibration, type):
-        return dataclasses.asdict(calibration)
-    return {k: getattr(calibration, k) for k in dir(calibration) if not k.startswith("_")
-            and not callable(getattr(calibration, k))}
+def calibration_dict(calibration: VoiceCalibration | None) -> dict[str, Any] | None:
+    return None if calibration is None else dataclasses.asdict(calibration)
 
 
 # --------------------------------------------------------------------------- embeddings (files)
@@ -288,20 +251,21 @@ def vocal_uploads(manifest: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values("upload_id", kind="stable").reset_index(drop=True)
 
 
-def upload_queries(uploads: pd.DataFrame, voices: Mapping[str, UploadVoice],
-                   extra: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """Score column → [len(uploads), d] embeddings: the verifier's, its best window alone, and ``extra``."""
+def upload_variants(uploads: pd.DataFrame, voices: Mapping[str, UploadVoice],
+                    extra: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Variant column → [len(uploads), d] track embeddings: the verifier's best window alone, and ``extra``."""
     ids = list(uploads["upload_id"])
-    queries = {"raw": np.stack([voices[u].track for u in ids]),
-               "raw_vocal1": unit_rows(np.stack([voices[u].windows[0] for u in ids]))}
+    variants = {"raw_vocal1": unit_rows(np.stack([voices[u].windows[0] for u in ids]))}
     for column, by_id in extra.items():
-        queries[column] = unit_rows(np.stack([by_id[u] for u in ids]))
-    return queries
+        variants[column] = unit_rows(np.stack([by_id[u] for u in ids]))
+    return variants
 
 
 def _embed_all(uploads: pd.DataFrame, encoder: Any, model_id: str, cache_dir: Path, variants: bool,
-               progress: Callable[[str], None]) -> tuple[pd.DataFrame, dict[str, np.ndarray], list[str]]:
-    """Embed every upload (verifier path, plus variants); returns the decodable uploads, queries, skipped ids."""
+               progress: Callable[[str], None]
+               ) -> tuple[pd.DataFrame, list[np.ndarray], dict[str, np.ndarray], list[str]]:
+    """Embed every upload (verifier path, plus variants); returns the decodable uploads, their verifier window
+    embeddings, the variants' track embeddings and the skipped ids."""
     uris = dict(zip(uploads["upload_id"], uploads["audio_uri"], strict=True))
     progress(f"embedding {len(uris)} vocal uploads (verifier windows; cached in {cache_dir})")
     voices = embed_uploads(uris, encoder, model_id, cache_dir, Windowing())
@@ -319,13 +283,13 @@ def _embed_all(uploads: pd.DataFrame, encoder: Any, model_id: str, cache_dir: Pa
         extra["raw_full"] = embed_uploads_with(ok, encoder, model_id, cache_dir, "whole-track")
         every = set.intersection(*(set(by_id) for by_id in extra.values()))
         kept = kept[kept["upload_id"].isin(list(every))].reset_index(drop=True)
-    return kept, upload_queries(kept, voices, extra), skipped
+    return kept, [voices[u].windows for u in kept["upload_id"]], upload_variants(kept, voices, extra), skipped
 
 
 # --------------------------------------------------------------------------- entry point
 
 
-def limitations(corpus_name: str, cohort_size: int | None = None, calibration: Any | None = None,
+def limitations(corpus_name: str, cohort_size: int | None = None, calibration: VoiceCalibration | None = None,
                 model_id: str | None = None) -> list[str]:
     """What the figures cannot show, in words (the report's Limitations section)."""
     notes = [
@@ -338,7 +302,7 @@ def limitations(corpus_name: str, cohort_size: int | None = None, calibration: A
         "real voice clones of an artist trained from public recordings may match less (or more) well.",
         "Small sets: one trial moves a group's rate by 1/n of that group; read every rate with its counts.",
     ]
-    cal_model = getattr(calibration, "model_id", None)
+    cal_model = None if calibration is None else calibration.model_id
     if model_id and cal_model and cal_model != model_id:
         notes.append(f"The registry's calibration was measured with speaker encoder `{cal_model}`, these scores "
                      f"with `{model_id}`: its threshold may not mean the same false-accept rate here.")
@@ -354,15 +318,18 @@ def limitations(corpus_name: str, cohort_size: int | None = None, calibration: A
 
 def evaluate_voices(corpus_dir: Path, out_dir: Path, db_url: str | None = None, *, encoder: Any = None,
                     model_id: str | None = None, cache_dir: Path | None = None, variants: bool = True,
-                    command: str | None = None, progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+                    command: str | None = None, progress: Callable[[str], None] = lambda _: None,
+                    pooling: str = MEAN) -> dict[str, Any]:
     """Score every vocal upload of the corpus against the registry, write scores.parquet and the report.
+
+    ``pooling`` is the verifier's (policy ``pooling``); the registry's calibration is
+    applied only if it was measured with the same encoder and pooling.
 
     ``encoder``/``model_id`` default to the pretrained ECAPA-TDNN; tests pass a stub.
     Raises ValueError when the registry has no enrolled artists or the corpus no vocal uploads.
     """
     from models.speaker import load_speaker_encoder, speaker_model_id
     from models.train_spam import load_corpus
-    from models.voiceprints import VoiceprintStore
     from trackguard.reports.voices_report import write_voices_report
 
     home = Home.from_env()
@@ -373,9 +340,8 @@ def evaluate_voices(corpus_dir: Path, out_dir: Path, db_url: str | None = None, 
     if not prints.artist_ids:
         raise ValueError(f"no enrolled artists in the registry at {_redact(url)}: enrol first, e.g. "
                          f"`trackguard artists enroll-corpus --corpus {corpus_dir} --consent-by WHO`")
-    cohort = registry_cohort(prints, store)
-    calibration = registry_calibration(prints, store)
-    top_k = int(getattr(prints, "top_k", 0) or getattr(calibration, "top_k", 0) or DEFAULT_TOP_K)
+    cohort = prints.cohort if prints.has_cohort else None
+    calibration = prints.calibration
     manifest, labels, _ = load_corpus(corpus_dir)
     uploads = vocal_uploads(manifest, labels)
     if uploads.empty:
@@ -386,16 +352,17 @@ def evaluate_voices(corpus_dir: Path, out_dir: Path, db_url: str | None = None, 
     if encoder is None:
         encoder, model_id = load_speaker_encoder(), speaker_model_id()
     model_id = model_id or "unknown-encoder"
-    kept, queries, skipped = _embed_all(uploads, encoder, model_id, Path(cache_dir or home.cache / CACHE_SUBDIR),
-                                        variants, progress)
+    cache = Path(cache_dir or home.cache / CACHE_SUBDIR)
+    kept, windows, variant_emb, skipped = _embed_all(uploads, encoder, model_id, cache, variants, progress)
     if kept.empty:
         raise ValueError(f"none of the {len(uploads)} vocal uploads of {corpus_dir} could be decoded")
-    trials = trial_table(kept, queries, prints.artist_ids, prints.matrix, cohort, top_k)
-    op = operating_threshold(calibration, cohort is not None)
+    trials = trial_table(kept, windows, prints, variant_emb, pooling)
+    op = report_threshold(operating_point(prints, scorer_id(model_id, pooling)), calibration)
     name = corpus_dir.resolve().name
     variant_list = [VERIFIER, *[v for v in VARIANTS if v.column in trials.columns]]
     meta = {
         "model_id": model_id,
+        "pooling": pooling,
         "corpus": name,
         "data": (f"Synthetic trackguard corpus `{name}` ({corpus_dir.resolve()}), generated by `trackguard corpus "
                  f"make`: {len(kept)} decodable vocal uploads × {len(prints.artist_ids)} enrolled artists = "
@@ -409,7 +376,7 @@ def evaluate_voices(corpus_dir: Path, out_dir: Path, db_url: str | None = None, 
         "cohort_voices_left_out": sorted(in_cohort),
         "skipped_undecodable": skipped,
         "cohort_size": None if cohort is None else len(cohort),
-        "top_k": top_k if cohort is not None else None,
+        "top_k": prints.top_k if cohort is not None else None,
         "threshold": dataclasses.asdict(op),
         "calibration": calibration_dict(calibration),
         "variants": {v.column: v.description for v in variant_list},

@@ -1,8 +1,9 @@
 """Singer verification scorer: ECAPA-TDNN embeddings of vocal windows vs enrolled voiceprints.
 
 Embeddings are taken on the track's best vocal-activity windows (batched
-across all tracks of a batch), averaged into a track embedding and compared by
-cosine with every enrolled centroid in one matrix product.
+across all tracks of a batch) and compared by cosine with every enrolled centroid
+in one matrix product; a track's score against an artist is its mean embedding's
+(``pooling: mean``, the default) or its best window's (``best-window``).
 
 When the registry holds a cohort and a calibration measured with it, scores are
 AS-norm normalised (`models.asnorm`) and compared with the calibrated threshold;
@@ -31,6 +32,12 @@ log = logging.getLogger(__name__)
 
 DEFAULT_THRESHOLD = 0.45  # raw cosine, never measured; used only until `trackguard artists calibrate` has run
 AS_NORM, RAW = "as-norm", "raw"
+# How a track's window scores become its score against an artist: the windows' mean
+# embedding, or the best window (the one where the voice is heard most clearly). Mean
+# is the default: best-window did not do better on a held-out corpus (README,
+# "Singer verification"); `trackguard eval voices` scores both on every run.
+BEST_WINDOW, MEAN = "best-window", "mean"
+POOLINGS = (BEST_WINDOW, MEAN)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +55,15 @@ class LoadedVerifier:
     threshold: float
     model_id: str
     normalisation: str = RAW
+    pooling: str = MEAN
+
+
+def scorer_id(model_id: str, pooling: str) -> str:
+    """What a calibration is valid for: the speaker encoder and the pooling that turns windows into a track score
+    (a threshold measured on one does not hold for the other, so `operating_point` compares this id)."""
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+    return model_id if pooling == MEAN else f"{model_id}+{pooling}"
 
 
 def crop_windows(track: TrackInput, n: int, crop_s: float) -> tuple[np.ndarray, list[tuple[float, float]]]:
@@ -80,6 +96,28 @@ def score_matrix(query: np.ndarray, prints: Voiceprints, normalisation: str) -> 
     if not prints.has_cohort or prints.enrol_stats is None:
         raise ValueError("AS-norm scoring needs the registry's cohort; none is loaded")
     return raw, as_norm(raw, cohort_stats(query, prints.cohort, prints.top_k), prints.enrol_stats)
+
+
+def track_scores(window_emb: np.ndarray, prints: Voiceprints, normalisation: str, pooling: str = MEAN
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(raw cosine [n], score on the operating scale [n], deciding window [n]) of one track vs every voiceprint.
+
+    ``window_emb`` [k, d] are the track's L2-normalised window embeddings. ``BEST_WINDOW``:
+    per voiceprint, the window scoring highest on the operating scale (its raw cosine
+    is reported alongside). ``MEAN``: the L2-normalised mean embedding scored once
+    (every window index is then 0).
+    """
+    window_emb = np.asarray(window_emb, dtype=np.float32)
+    if pooling == MEAN:
+        mean = window_emb.mean(axis=0)
+        raw, normed = score_matrix((mean / max(float(np.linalg.norm(mean)), 1e-12))[None, :], prints, normalisation)
+        return raw[0], normed[0], np.zeros(raw.shape[1], dtype=np.int64)
+    if pooling != BEST_WINDOW:
+        raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+    raw, normed = score_matrix(window_emb, prints, normalisation)
+    best = np.argmax(normed, axis=0) if normed.shape[1] else np.zeros(0, dtype=np.int64)
+    cols = np.arange(normed.shape[1])
+    return raw[best, cols], normed[best, cols], best
 
 
 def operating_point(prints: Voiceprints, model_id: str, override: float | None = None) -> OperatingPoint:
@@ -115,7 +153,8 @@ def operating_point(prints: Voiceprints, model_id: str, override: float | None =
 
 @register("verifier", "ecapa")
 class EcapaVerifier(TrackScorer[LoadedVerifier]):
-    """Params: ``db_url`` (voiceprint registry), ``n_windows`` (3), ``crop_s`` (2.0), ``threshold``,
+    """Params: ``db_url`` (voiceprint registry), ``n_windows`` (3), ``crop_s`` (2.0), ``pooling`` (``mean`` or
+    ``best-window``; the calibration must have been measured with the same), ``threshold``,
     ``screen_synthetic_score`` (run only when the detector score reaches it, or the upload is delivered to an
     enrolled artist's profile; 0 matches everything)."""
 
@@ -126,13 +165,14 @@ class EcapaVerifier(TrackScorer[LoadedVerifier]):
         encoder = load_speaker_encoder(self.artifact_path, device=device)
         prints = VoiceprintStore(str(self.params["db_url"])).voiceprints()
         model_id = speaker_model_id(self.artifact_path)
+        pooling = str(self.params.get("pooling", MEAN))
         override = self.params.get("threshold")
-        point = operating_point(prints, model_id, None if override is None else float(override))
+        point = operating_point(prints, scorer_id(model_id, pooling), None if override is None else float(override))
         if prints.artist_ids and not point.calibrated:
             log.warning("voice matching is not calibrated: %s", point.why)
         else:
             log.info("voice matching: %s", point.why)
-        return LoadedVerifier(encoder, prints, point.threshold, model_id, point.normalisation)
+        return LoadedVerifier(encoder, prints, point.threshold, model_id, point.normalisation, pooling)
 
     def model_id(self, model: LoadedVerifier) -> str:
         return f"verifier/{model.model_id}"
@@ -168,19 +208,16 @@ class EcapaVerifier(TrackScorer[LoadedVerifier]):
     def _verify(self, track: TrackInput, window_emb: np.ndarray, spans: list[tuple[float, float]],
                 model: LoadedVerifier) -> VerifierOutput:
         prints = model.voiceprints
-        track_emb = window_emb.mean(axis=0)
-        track_emb = track_emb / max(float(np.linalg.norm(track_emb)), 1e-12)
         out = VerifierOutput(matched_artist_id=None, similarity=None)
         claimed = track.row.claimed_artist_id
         claimed_id = prints.profile_to_artist.get(claimed or "", claimed)
         out.claimed_enrolled = claimed_id in prints.artist_ids
         if not prints.artist_ids:
             return out
-        raw, normed = score_matrix(track_emb[None, :], prints, model.normalisation)
-        scores = normed[0]
+        raw, scores, _ = track_scores(window_emb, prints, model.normalisation, model.pooling)
         best = int(np.argmax(scores))
         out.best_artist_id, out.similarity = prints.artist_ids[best], float(scores[best])
-        out.raw_similarity = float(raw[0, best])
+        out.raw_similarity = float(raw[best])
         if scores[best] >= model.threshold:
             out.matched_artist_id = prints.artist_ids[best]
             per_window = score_matrix(window_emb, prints, model.normalisation)[1][:, best]

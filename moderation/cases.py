@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from moderation.db import Base, create_schema
-from moderation.ledger import licensed_entry, record_entries
+from moderation.ledger import fill_uploaders, licensed_entry, record_entries
 from moderation.schema import uploads
 from moderation.uploads import upload_batch
 from trackguard.contracts import Queue, Verdict
@@ -102,10 +102,15 @@ class CaseStore:
         with Session(self.engine) as session, session.begin():
             for verdict in verdicts:
                 self._upsert_one(session, verdict, counts)
-                entry = licensed_entry(verdict)
+                entry = licensed_entry(verdict, self._uploader(session, verdict.upload_id))
                 if entry is not None:
                     counts["ledger"] += record_entries(session, [entry])
         return counts
+
+    @staticmethod
+    def _uploader(session: Session, upload_id: str) -> str | None:
+        """The uploader of a stored upload (None until its metadata is stored; `upsert_uploads` fills it in then)."""
+        return session.execute(select(uploads.c.uploader_id).where(uploads.c.upload_id == upload_id)).scalar()
 
     def _upsert_one(self, session: Session, verdict: Verdict, counts: dict[str, int]) -> None:
         row = verdict.to_row()
@@ -157,6 +162,7 @@ class CaseStore:
                 set_={col.name: ins.excluded[col.name] for col in uploads.c if col.name != "upload_id"})
             for i in range(0, len(batch), batch_size):
                 session.execute(stmt, batch[i:i + batch_size])
+            fill_uploaders(session, {r["upload_id"]: r.get("uploader_id") for r in batch})
         return len(batch)
 
     def erase_voice_similarity(self, artist_id: str) -> int:

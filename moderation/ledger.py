@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Float, Integer, String, UniqueConstraint, select
+from sqlalchemy import DateTime, Float, Integer, String, UniqueConstraint, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -70,6 +70,21 @@ def record_entries(session: Session, entries: Iterable[dict[str, Any]]) -> int:
             set_={"similarity": ins.excluded.similarity, "uploader_id": uploader},
         ))
         n += 1
+    return n
+
+
+def fill_uploaders(session: Session, uploaders: Mapping[str, str | None]) -> int:
+    """Name the uploader (upload_id → uploader_id) on entries that were recorded before it was known.
+
+    A sweep writes verdicts and upload metadata in separate steps, in either order, so
+    whichever comes second completes the entry; an uploader already named is kept.
+    """
+    n = 0
+    for upload_id, uploader_id in uploaders.items():
+        if uploader_id:
+            n += session.execute(update(LedgerEntry).where(
+                LedgerEntry.upload_id == upload_id, LedgerEntry.uploader_id.is_(None)
+            ).values(uploader_id=uploader_id)).rowcount  # type: ignore[attr-defined]
     return n
 
 

@@ -59,6 +59,26 @@ def test_chunked_asnorm_matching_equals_unchunked() -> None:
         match_top1(queries, matrix, 700, q_stats, None)
 
 
+def test_best_window_matching_takes_each_tracks_best_window_per_voiceprint() -> None:
+    rng = np.random.default_rng(5)
+    matrix = rng.standard_normal((2500, 8)).astype(np.float32)
+    windows = rng.standard_normal((30, 8)).astype(np.float32)  # 10 tracks × 3 windows
+    idx, score = match_top1(windows, matrix, 700, windows=3)
+    expected = (windows @ matrix.T).reshape(10, 3, -1).max(axis=1)
+    np.testing.assert_array_equal(idx, np.argmax(expected, axis=1))
+    np.testing.assert_allclose(score, expected.max(axis=1), rtol=1e-5)
+    with pytest.raises(ValueError, match="whole tracks"):
+        match_top1(windows[:29], matrix, 700, windows=3)
+
+
+def test_trial_eer_pools_windows_by_their_mean_embedding() -> None:
+    prints = np.eye(2, 4, dtype=np.float32)
+    a = np.array([[0.6, 0.8, 0, 0], [0.6, -0.8, 0, 0]], dtype=np.float32)  # neither window alone is clearly a
+    b = np.array([[0.8, 0.6, 0, 0], [-0.8, 0.6, 0, 0]], dtype=np.float32)  # the means are exactly a and b
+    assert trial_eer([a, b], ["a", "b"], ["a", "b"], prints)["eer"] == 0.0
+    assert trial_eer([a, b], ["b", "a"], ["a", "b"], prints)["eer"] == 1.0
+
+
 def test_trial_eer_counts_targets_per_enrolled_artist() -> None:
     prints = np.eye(2, 4, dtype=np.float32)
     emb = np.array([[1, 0.1, 0, 0], [0.1, 1, 0, 0], [0.5, 0.5, 0.7, 0]], dtype=np.float32)
@@ -70,8 +90,8 @@ def test_trial_eer_counts_targets_per_enrolled_artist() -> None:
 def test_encode_rows_time_both_methods_on_the_same_tracks() -> None:
     encoder = StubEncoder()
     tracks = [Track(f"t{i}-{a}", tone(f0, seconds=8.0, seed=i), a) for i, (a, f0) in enumerate(F0.items())]
-    prints = np.stack([full_track_embedding(encoder, Track("p", tone(F0[a], 8.0, seed=50), a))
-                       for a in ("art-a", "art-b")])
+    prints = np.concatenate([full_track_embedding(encoder, Track("p", tone(F0[a], 8.0, seed=50), a))
+                             for a in ("art-a", "art-b")])
     rows, summary = encode_rows(tracks, encoder, ["art-a", "art-b"], prints)
     assert [r["measure"] for r in rows] == ["windowed 3 × 2 s (verifier)", "full track encode_batch (SpeechBrain)"]
     for r in rows:
@@ -90,12 +110,13 @@ def test_bench_json_has_unit_keys(tmp_path: Path, capsys: pytest.CaptureFixture[
     data = json.loads(path.read_text())
     assert data == json.loads(json.dumps(out, default=str))
     rows = data["rows"]
-    assert len(rows) == 4 and {r["enrolled"] for r in rows} == {1000, 2500}
+    assert len(rows) == 6 and {r["enrolled"] for r in rows} == {1000, 2500}
     for r in rows:
         assert r["part"] == "matching" and r["queries"] == 1000
         assert r["queries_per_s"] > 0 and r["s_per_1000_queries"] > 0
         assert r["memory_bytes"] >= r["enrolled"] * 192 * 4
-        assert r["chunk_bytes"] == 1000 * min(1000, r["enrolled"]) * 4
+        windows = 3 if "best of 3 windows" in r["measure"] else 1
+        assert r["chunk_bytes"] == 1000 * windows * min(1000, r["enrolled"]) * 4
     assert all(r["enrol_stats_s"] > 0 for r in rows if "AS-norm" in r["measure"])
     assert "machine" in data and "encode" not in data  # --tracks 0 skips the encode part
 

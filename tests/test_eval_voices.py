@@ -16,17 +16,18 @@ import pytest
 import soundfile as sf
 import torch
 
-from models.asnorm import VoiceCalibration
+from models.asnorm import VoiceCalibration, cohort_stats
 from models.eval_voices import (
     CONDITIONS,
     condition_of,
     evaluate_voices,
     fixed_crops,
-    operating_threshold,
-    registry_cohort,
+    report_threshold,
     trial_table,
+    unit_rows,
 )
-from models.verifier import DEFAULT_THRESHOLD
+from models.verifier import DEFAULT_THRESHOLD, operating_point
+from models.voiceprints import Voiceprints
 from trackguard.reports.voices_report import eer_block, rates_at, write_voices_report
 
 SR = 16_000
@@ -112,7 +113,17 @@ def tiny_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def constructed(n_per_voice: int = 4, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+def snapshot(matrix: np.ndarray, cohort: np.ndarray | None = None, top_k: int = 10,
+             calibration: VoiceCalibration | None = None) -> Voiceprints:
+    """The registry's snapshot of artists a and b, with AS-norm statistics when a cohort is given."""
+    matrix = unit_rows(matrix)
+    if cohort is None:
+        return Voiceprints(("a", "b"), matrix, {}, top_k=top_k, calibration=calibration)
+    cohort = unit_rows(cohort)
+    return Voiceprints(("a", "b"), matrix, {}, cohort, cohort_stats(matrix, cohort, top_k), top_k, calibration)
+
+
+def constructed(n_per_voice: int = 4, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray, Voiceprints]:
     """Uploads of voices a, b (enrolled) and c (not), as noisy copies of orthogonal voiceprints."""
     rng = np.random.default_rng(seed)
     basis = np.eye(3, 16, dtype=np.float32)
@@ -124,7 +135,7 @@ def constructed(n_per_voice: int = 4, seed: int = 0) -> tuple[pd.DataFrame, np.n
             rows.append({"upload_id": f"{voice}{i}", "voice_artist_id": voice, "kind": "clean", "a_cappella": a_cap,
                          "vocal_to_accompaniment_db": level})
             emb.append(basis[v] + 0.05 * rng.standard_normal(16).astype(np.float32))
-    return pd.DataFrame(rows), np.stack(emb), basis[:2]
+    return pd.DataFrame(rows), np.stack(emb), snapshot(basis[:2])
 
 
 META = {"model_id": "constructed", "data": "constructed embeddings (synthetic)", "command": "test",
@@ -142,7 +153,7 @@ def test_condition_bins() -> None:
 
 def test_trial_table_marks_targets_per_upload_and_enrolled_artist() -> None:
     uploads, emb, prints = constructed()
-    trials = trial_table(uploads, {"raw": emb}, ["a", "b"], prints)
+    trials = trial_table(uploads, list(emb[:, None, :]), prints)
     assert len(trials) == 12 * 2
     assert int(trials["is_target"].sum()) == 8  # 4 uploads of a and 4 of b, each once
     assert not trials.loc[trials["voice_artist_id"] == "c", "is_target"].any()  # not enrolled: impostor only
@@ -154,7 +165,7 @@ def test_trial_table_marks_targets_per_upload_and_enrolled_artist() -> None:
 
 def test_perfect_separation_gives_eer_zero_and_swapped_labels_one(tmp_path: Path) -> None:
     uploads, emb, prints = constructed()
-    trials = trial_table(uploads, {"raw": emb}, ["a", "b"], prints)
+    trials = trial_table(uploads, list(emb[:, None, :]), prints)
     m = write_voices_report(trials, tmp_path / "ok", title="constructed", meta=META)
     assert m["eer"]["raw"] == {"eer": 0.0, "eer_threshold": m["eer"]["raw"]["eer_threshold"], "n_target": 8,
                                "n_impostor": 16}
@@ -166,7 +177,7 @@ def test_perfect_separation_gives_eer_zero_and_swapped_labels_one(tmp_path: Path
 
 def test_split_tables_list_every_group_with_its_counts(tmp_path: Path) -> None:
     uploads, emb, prints = constructed(n_per_voice=4)
-    trials = trial_table(uploads, {"raw": emb}, ["a", "b"], prints)
+    trials = trial_table(uploads, list(emb[:, None, :]), prints)
     m = write_voices_report(trials, tmp_path, title="constructed", meta=META)
     groups = m["by_condition"]["raw"]
     assert list(groups) == ["all", "a cappella", "mixed (all levels)", "mixed ≥ 6 dB", "mixed 0–6 dB", "mixed < 0 dB"]
@@ -194,29 +205,45 @@ def test_rates_at_threshold_count_false_accepts_and_rejects() -> None:
 def test_asnorm_scores_when_a_cohort_is_given() -> None:
     uploads, emb, prints = constructed()
     cohort = np.random.default_rng(3).standard_normal((40, 16)).astype(np.float32)
-    trials = trial_table(uploads, {"raw": emb}, ["a", "b"], prints, cohort=cohort, top_k=10)
+    trials = trial_table(uploads, list(emb[:, None, :]), snapshot(prints.matrix, cohort, top_k=10),
+                         {"raw_other": emb})
     assert "asnorm" in trials and trials["asnorm"].notna().all()
     assert eer_block(trials["is_target"].to_numpy(), trials["asnorm"].to_numpy())["eer"] == 0.0
-    snapshot = type("Snapshot", (), {"cohort": cohort})()
-    found = registry_cohort(snapshot)
-    assert found is not None and found.shape == (40, 16)
-    store = type("Store", (), {"cohort": lambda self: (cohort, ["x"] * 40)})()
-    found = registry_cohort(object(), store)  # an older snapshot without a cohort field: ask the store
-    assert found is not None and found.shape == (40, 16)
-    assert registry_cohort(object(), object()) is None
-    assert registry_cohort(type("Snapshot", (), {"cohort": np.zeros((0, 0))})(), store) is None  # all enrolled
+    assert not np.allclose(trials["asnorm"], trials["raw"])
+    assert np.allclose(trials["raw_other"], trials["raw"])  # variants are raw cosine only
 
 
-def test_operating_threshold_prefers_a_usable_calibration() -> None:
-    assert operating_threshold(None, False).threshold == DEFAULT_THRESHOLD
-    assert not operating_threshold(None, True).calibrated
-    cal = VoiceCalibration(2.5, 0.01, 0.009, 5000, "as-norm", 300, 50, "ecapa@x", "synthetic impostor trials")
-    op = operating_threshold(cal, has_cohort=True)
-    assert (op.threshold, op.score, op.calibrated) == (2.5, "asnorm", True)
-    fallback = operating_threshold(cal, has_cohort=False)
-    assert not fallback.calibrated and fallback.score == "raw" and "no cohort" in fallback.source
+def test_verifier_columns_pool_the_best_window_per_artist() -> None:
+    uploads, emb, prints = constructed()
+    noise = np.eye(16, dtype=np.float32)[5]  # a window that sounds like nobody enrolled (accompaniment only)
+    windows = [np.stack([e, noise]) for e in emb]
+    best = trial_table(uploads, windows, prints, pooling="best-window")
+    means = unit_rows(np.stack([unit_rows(w).mean(axis=0) for w in windows]))
+    mean = trial_table(uploads, windows, prints, {"mean": means})
+    assert np.allclose(best["raw_mean3"], mean["raw"]) and np.allclose(mean["raw_best3"], best["raw"])
+    alone = trial_table(uploads, list(emb[:, None, :]), prints, pooling="best-window")["raw"].to_numpy()
+    assert np.allclose(best["raw"], np.maximum(alone, 0.0), atol=1e-6)  # per artist, the higher of the two windows
+    assert np.allclose(mean["raw"], mean["mean"], atol=1e-6)
+    targets = best["is_target"].to_numpy()
+    assert (best["raw"][targets] > mean["raw"][targets] + 0.1).all()  # the spoilt window no longer drags them down
+
+
+def test_report_threshold_is_the_verifiers_operating_point() -> None:
+    _, _, prints = constructed()
+    cohort = np.random.default_rng(3).standard_normal((40, 16)).astype(np.float32)
+    uncalibrated = report_threshold(operating_point(prints, "ecapa@x"), None)
+    assert (uncalibrated.threshold, uncalibrated.score, uncalibrated.calibrated) == (DEFAULT_THRESHOLD, "raw", False)
+    assert uncalibrated.source.startswith("UNCALIBRATED")
+    cal = VoiceCalibration(2.5, 0.01, 0.009, 5000, "as-norm", 40, 10, "ecapa@x", "synthetic impostor trials")
+    with_cohort = snapshot(prints.matrix, cohort, calibration=cal)
+    op = report_threshold(operating_point(with_cohort, "ecapa@x"), cal)
+    assert (op.threshold, op.score, op.calibrated) == (2.5, "asnorm", True) and "5000 impostor trials" in op.source
+    no_cohort = report_threshold(operating_point(snapshot(prints.matrix, calibration=cal), "ecapa@x"), cal)
+    assert not no_cohort.calibrated and no_cohort.score == "raw" and "cohort is empty" in no_cohort.source
+    other_encoder = report_threshold(operating_point(with_cohort, "another@y"), cal)
+    assert not other_encoder.calibrated and "ecapa@x" in other_encoder.source  # not comparable: fall back
     raw = VoiceCalibration(0.6, 0.01, 0.01, 5000, "raw", 0, 0, "ecapa@x", "synthetic")
-    assert operating_threshold(raw, has_cohort=False).score == "raw"
+    assert report_threshold(operating_point(snapshot(prints.matrix, calibration=raw), "ecapa@x"), raw).score == "raw"
 
 
 def test_fixed_crops_are_evenly_spaced_and_padded() -> None:
@@ -232,7 +259,7 @@ def test_evaluate_voices_end_to_end_with_a_stub_encoder(tiny_report: Path) -> No
     assert m["n_enrolled"] == 2 and m["skipped_undecodable"] == ["u-broken"]
     assert m["n_uploads"] == 10  # 9 sung + the clone; the instrumental has no voice, the broken file no audio
     assert m["n_target"] == 7 and m["n_impostor"] == 13  # clone counts as art-a's voice
-    assert set(m["variants"]) == {"raw", "raw_vocal1", "raw_vocal8", "raw_fixed3", "raw_full"}
+    assert set(m["variants"]) == {"raw", "raw_best3", "raw_vocal1", "raw_vocal8", "raw_fixed3", "raw_full"}
     assert m["operating_point"]["calibrated"] is False and m["operating_point"]["threshold"] == DEFAULT_THRESHOLD
     assert m["by_kind"]["clone"]["n_target"] == 1
     assert m["eer"]["raw"]["eer"] <= 0.25  # different pitches separate even through a stub encoder
@@ -275,6 +302,6 @@ def test_registry_cohort_and_calibration_are_used_and_cohort_voices_left_out(tmp
     assert m["score_columns"] == ["raw", "asnorm"] and m["cohort_size"] == 5 and m["top_k"] == 3
     op = m["operating_point"]
     assert (op["threshold"], op["score"], op["calibrated"]) == (1.5, "asnorm", True)
-    assert set(m["variants"]) == {"raw", "raw_vocal1"}  # --no-variants keeps only the free one-window variant
+    assert set(m["variants"]) == {"raw", "raw_best3", "raw_vocal1"}  # --no-variants keeps the free variants
     report = (tmp_path / "out" / "report.md").read_text()
     assert "stub trials" in report and "Corpus voices in the cohort, left out of the trials:** art-c" in report

@@ -7,6 +7,7 @@ bytes, and the normalisation is arithmetic on cosines.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -21,12 +22,15 @@ from models.asnorm import VoiceCalibration, threshold_for_far
 from models.base import TrackInput
 from models.verifier import (
     AS_NORM,
+    BEST_WINDOW,
     DEFAULT_THRESHOLD,
+    MEAN,
     RAW,
     EcapaVerifier,
     LoadedVerifier,
     operating_point,
     score_matrix,
+    scorer_id,
 )
 from models.voiceprints import LEDGER_TABLE, VoiceprintStore, subject_ref
 from moderation.cases import CaseStore
@@ -183,17 +187,37 @@ def test_verifier_reports_the_normalised_score_and_keeps_the_raw_cosine(sqlite_u
     store.set_calibration(cal(1.0, top_k=3))
     prints = store.voiceprints()
     point = operating_point(prints, MODEL)
-    model = LoadedVerifier(None, prints, point.threshold, MODEL, point.normalisation)
+    model = LoadedVerifier(None, prints, point.threshold, MODEL, point.normalisation, BEST_WINDOW)
     windows = unit(voices[0][None] + 0.2 * rng.normal(size=(3, D)))
     row = ManifestRow("u1", "file:///x.wav", "t", "n", "d", "up", dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
     track = TrackInput(row, np.zeros(16000, np.float32), 16000, 1.0, [], {})
     out = EcapaVerifier()._verify(track, windows, [(0.0, 2.0), (2.0, 4.0), (4.0, 6.0)], model)
-    track_emb = unit(windows.mean(axis=0))
-    raw, normed = score_matrix(track_emb[None], prints, AS_NORM)
+    raw, normed = score_matrix(windows, prints, AS_NORM)  # per window
+    best = int(np.argmax(normed[:, 0]))
     assert out.best_artist_id == "a0" and out.matched_artist_id == "a0"
-    assert out.similarity == pytest.approx(float(normed[0, 0]), abs=1e-5)
-    assert out.raw_similarity == pytest.approx(float(raw[0, 0]), abs=1e-5)
+    assert out.similarity == pytest.approx(float(normed[best, 0]), abs=1e-5)  # the best window decides
+    assert out.raw_similarity == pytest.approx(float(raw[best, 0]), abs=1e-5)
     assert out.similarity > 1.0 > out.raw_similarity  # z-scale, not cosine
+    assert out.segments[0].score == pytest.approx(out.similarity, abs=1e-5)  # and is the first evidence segment
+    mean_model = LoadedVerifier(None, prints, point.threshold, MODEL, point.normalisation)  # pooling mean: default
+    mean_out = EcapaVerifier()._verify(track, windows, [(0.0, 2.0), (2.0, 4.0), (4.0, 6.0)], mean_model)
+    mean_raw, mean_normed = score_matrix(unit(windows.mean(axis=0))[None], prints, AS_NORM)
+    assert mean_out.similarity == pytest.approx(float(mean_normed[0, 0]), abs=1e-5)
+    assert mean_out.similarity is not None and out.similarity is not None and mean_out.similarity < out.similarity
+    assert mean_out.raw_similarity == pytest.approx(float(mean_raw[0, 0]), abs=1e-5)
+
+
+def test_a_calibration_holds_only_for_the_pooling_it_was_measured_with(sqlite_url: str) -> None:
+    store = VoiceprintStore(sqlite_url)
+    enroll(store, "a0", basis(0)[None])
+    store.set_cohort(unit(np.random.default_rng(4).normal(size=(8, D))), [f"v{i}" for i in range(8)])
+    store.set_calibration(dataclasses.replace(cal(2.0, top_k=3), model_id=scorer_id(MODEL, BEST_WINDOW)))
+    prints = store.voiceprints()
+    assert operating_point(prints, scorer_id(MODEL, BEST_WINDOW)).calibrated
+    fallback = operating_point(prints, scorer_id(MODEL, MEAN))
+    assert not fallback.calibrated and fallback.threshold == DEFAULT_THRESHOLD and "best-window" in fallback.why
+    with pytest.raises(ValueError, match="pooling"):
+        scorer_id(MODEL, "median")
 
 
 # ---------------------------------------------------------------------------- erasure
@@ -305,6 +329,18 @@ def test_licensed_verdicts_are_credited_once_and_exported(any_url: str, tmp_path
     assert AttributionLedger(any_url).export_csv(out) == 1
     rows = list(csv.DictReader(out.open()))
     assert [(r["artist_id"], r["upload_id"], float(r["similarity"])) for r in rows] == [("a-lic", "u1", 3.6)]
+
+
+def test_ledger_names_the_uploader_whichever_the_sweep_stores_first(any_url: str) -> None:
+    cases = CaseStore(any_url)
+    cases.upsert_uploads([{"upload_id": "u-meta-first", "uploader_id": "partner-1", "distributor_id": "d1"}])
+    cases.upsert_verdicts([licensed("u-meta-first"), licensed("u-verdict-first")])
+    before = {e["upload_id"]: e["uploader_id"] for e in AttributionLedger(any_url).entries()}
+    assert before == {"u-meta-first": "partner-1", "u-verdict-first": None}
+    cases.upsert_uploads([{"upload_id": "u-verdict-first", "uploader_id": "partner-2", "distributor_id": "d1"},
+                          {"upload_id": "u-meta-first", "uploader_id": "someone-else", "distributor_id": "d1"}])
+    after = {e["upload_id"]: e["uploader_id"] for e in AttributionLedger(any_url).entries()}
+    assert after == {"u-meta-first": "partner-1", "u-verdict-first": "partner-2"}  # a named uploader is kept
 
 
 def test_artist_commands_show_policy_ledger(sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -145,7 +145,7 @@ def _artists_calibrate(a: argparse.Namespace) -> int:
     from trackguard.enrol import calibrate_corpus
 
     r = calibrate_corpus(Path(a.corpus), a.db_url or Home.from_env().db_url, a.target_far, a.cohort_from_corpus,
-                         a.model_dir, top_k=a.top_k)
+                         a.model_dir, top_k=a.top_k, pooling=a.pooling)
     cal = r.calibration
     print(f"{cal.data}\n")
     print(f"| scale | impostor trials | threshold | FAR (target {cal.target_far:g}) | target trials | FRR | "
@@ -221,9 +221,9 @@ def _eval_voices(a: argparse.Namespace) -> int:
     corpus = Path(a.corpus)
     out = Path(a.out or home.root / "reports" / f"voices-{corpus.resolve().name}")
     command = f"trackguard eval voices --corpus {a.corpus}" + (f" --out {a.out}" if a.out else "") + \
-        ("" if a.variants else " --no-variants")
+        ("" if a.variants else " --no-variants") + ("" if a.pooling == "mean" else f" --pooling {a.pooling}")
     m = evaluate_voices(corpus, out, a.db_url, variants=a.variants, command=command,
-                        progress=lambda msg: print(msg, file=sys.stderr))
+                        progress=lambda msg: print(msg, file=sys.stderr), pooling=a.pooling)
     print(f"{m['data']}\n")
     for column in m["score_columns"]:
         print(f"EER ({column}) by condition:")
@@ -497,6 +497,8 @@ def _artists_parser(sub: Any) -> None:
     p.add_argument("--cohort-from-corpus", action="store_true",
                    help="rebuild the AS-norm cohort from half of the corpus's non-enrolled voices")
     p.add_argument("--top-k", type=int, default=None, help="AS-norm top-k (default: a fifth of the cohort, ≤ 50)")
+    p.add_argument("--pooling", choices=["mean", "best-window"], default="mean",
+                   help="how window scores become a track score; must match the policy's verifier `pooling`")
     p.add_argument("--model-dir", default=None)
     _add_db(p)
     p.set_defaults(func=_artists_calibrate)
@@ -639,7 +641,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", required=True)
     p.add_argument("--out", default=None, help="report directory (default: TRACKGUARD_HOME/reports/voices-<corpus>)")
     p.add_argument("--no-variants", dest="variants", action="store_false",
-                   help="skip the track-embedding variants (8 windows, fixed windows): only the verifier's path")
+                   help="skip the slow track-embedding variants (8 windows, fixed windows, whole track); the "
+                        "verifier's path and its mean / one-window variants are always scored")
+    p.add_argument("--pooling", choices=["mean", "best-window"], default="mean",
+                   help="the verifier's pooling (policy `pooling`); the registry's calibration applies only to its own")
     _add_db(p)
     p.set_defaults(func=_eval_voices)
 

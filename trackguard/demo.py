@@ -143,12 +143,15 @@ def _ensure_voice_calibration(home: Home, corpus: Path) -> None:
     In-sample (the sweep then runs on the same corpus), which the step says: a
     deployment calibrates on trials it does not evaluate on.
     """
+    from models.speaker import speaker_model_id
+    from models.verifier import MEAN, scorer_id
     from models.voiceprints import VoiceprintStore
     from trackguard.enrol import calibrate_corpus
 
     t0 = _step("voice-match calibration (AS-norm cohort, threshold for 1 % false accepts)")
     existing = VoiceprintStore(home.db_url).calibration()
-    if existing is not None:
+    # Reused only if measured for this encoder and the shipped policy's pooling (a threshold for another does not hold).
+    if existing is not None and existing.model_id == scorer_id(speaker_model_id(), MEAN):
         _done(t0, f"reused: {existing.normalisation} threshold {existing.threshold:.3f}")
         return
     result = calibrate_corpus(corpus, home.db_url, target_far=0.01, cohort_from_corpus=True)

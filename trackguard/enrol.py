@@ -212,17 +212,19 @@ def _uris(paths: dict[str, str]) -> dict[str, str]:
 
 def calibrate_corpus(corpus: Path, db_url: str, target_far: float = 0.01, cohort_from_corpus: bool = False,
                      model_dir: str | None = None, cache_dir: Path | None = None,
-                     top_k: int | None = None) -> CalibrationResult:
+                     top_k: int | None = None, pooling: str = "mean") -> CalibrationResult:
     """Measure and store the registry's threshold on a labelled corpus (see the module docstring).
 
     With ``cohort_from_corpus`` the cohort is rebuilt from half of the corpus's
     non-enrolled voices (their reference takes and clean uploads); the other half
     and every enrolled voice provide the trials, so cohort and trials never share a
     voice. Without it the registry's cohort is used as is (raw cosine if it has
-    none), and corpus voices found in it are left out of the trials.
+    none), and corpus voices found in it are left out of the trials. Trials are scored
+    as the verifier scores them with ``pooling`` (`models.verifier.track_scores`), and the
+    calibration is stored for that encoder and pooling (`models.verifier.scorer_id`).
     """
     from models.speaker import load_speaker_encoder, speaker_model_id
-    from models.verifier import AS_NORM, RAW, score_matrix
+    from models.verifier import AS_NORM, RAW, scorer_id, track_scores
     from models.voice_embeddings import embed_uploads
     from trackguard.home import Home
 
@@ -260,22 +262,23 @@ def calibrate_corpus(corpus: Path, db_url: str, target_far: float = 0.01, cohort
     trials = vocal[~vocal["voice_artist_id"].isin(cohort_voices)]
     voices = embed_uploads(_uris(manifest.loc[trials["upload_id"], "audio_uri"].to_dict()), encoder, model_id, cache)
     trials = trials[trials["upload_id"].isin(voices)]
-    query = np.stack([voices[u].track for u in trials["upload_id"]])
+    scored = [track_scores(voices[u].windows, prints, normalisation, pooling) for u in trials["upload_id"]]
+    raw, normed = np.stack([r for r, _, _ in scored]), np.stack([n for _, n, _ in scored])
     query_voices, query_kinds = list(trials["voice_artist_id"]), list(trials["kind"])
-    raw, normed = score_matrix(query, prints, normalisation)
     rates = trial_rates(normed, query_voices, query_kinds, prints.artist_ids, target_far)
     raw_rates = trial_rates(raw, query_voices, query_kinds, prints.artist_ids, target_far) \
         if normalisation == AS_NORM else None
     data = (f"{corpus.name} (synthetic corpus): {len(trials)} vocal uploads "
             f"({', '.join(f'{k} {n}' for k, n in trials['kind'].value_counts().sort_index().items())}) by "
             f"{trials['voice_artist_id'].nunique()} voices, each scored against the {len(prints.artist_ids)} enrolled "
-            f"voiceprints: {rates.n_impostor} impostor trials (the upload's voice is not the enrolled artist; clones "
-            f"count as the voice they imitate) and {rates.n_target} target trials; {cohort_note}. The threshold is "
+            f"voiceprints ({pooling} pooling): {rates.n_impostor} impostor trials (the upload's voice is not the "
+            f"enrolled artist; clones count as the voice they imitate) and {rates.n_target} target trials; "
+            f"{cohort_note}. The threshold is "
             "chosen and its FAR measured on the same impostor trials (in-sample).")
     cal = VoiceCalibration(threshold=rates.threshold, target_far=target_far, measured_far=rates.far,
                            n_impostor_trials=rates.n_impostor, normalisation=normalisation,
                            cohort_size=len(prints.cohort), top_k=prints.top_k if normalisation == AS_NORM else 0,
-                           model_id=model_id, data=data)
+                           model_id=scorer_id(model_id, pooling), data=data)
     store.set_calibration(cal)
     return CalibrationResult(cal, rates, raw_rates, len(cohort_voices), int(trials["voice_artist_id"].nunique()))
 

@@ -39,8 +39,10 @@ META_KEYS = ("model_id", "data", "command", "enrolled", "threshold", "variants",
 CONDITION_ORDER = ("a cappella", "mixed ≥ 6 dB", "mixed 0–6 dB", "mixed < 0 dB")
 MIXED_LEVELS = CONDITION_ORDER[1:]
 SCORE_NAMES = {"raw": "raw cosine", "asnorm": "AS-norm"}
-VARIANT_NAMES = {"raw": "3 vocal windows (verifier)", "raw_vocal1": "1 vocal window", "raw_vocal8": "8 vocal windows",
-                 "raw_fixed3": "3 fixed windows", "raw_full": "whole track"}
+VARIANT_NAMES = {"raw": "3 vocal windows (verifier)", "raw_mean3": "3 vocal windows, mean embedding",
+                 "raw_best3": "3 vocal windows, best window",
+                 "raw_vocal1": "1 vocal window", "raw_vocal8": "8 vocal windows, mean embedding",
+                 "raw_fixed3": "3 fixed windows, mean embedding", "raw_full": "whole track"}
 
 UNITS = {
     "rates": "fractions in [0, 1] (0.0123 = 1.23 %); null/n/a when undefined (a group without target or "
