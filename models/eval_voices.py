@@ -311,8 +311,8 @@ def limitations(corpus_name: str, cohort_size: int | None = None, calibration: V
             f"The AS-norm cohort ({cohort_size or 0} embeddings) and the calibration come from the registry. Corpus "
             "voices found in the cohort are left out of these trials (AS-norm would find their own voice there). "
             "If the calibration was measured on this corpus (see its data above), FAR at its threshold is measured "
-            "on the trials it was set on: in-sample and optimistic; an honest estimate needs a corpus of other "
-            "voices (another seed).")
+            "on the trials it was set on: in-sample and optimistic. A corpus of another seed gives other songs, "
+            "takes and mixes by the same voices (out of sample in content, not in voices).")
     return notes
 
 
