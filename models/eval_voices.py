@@ -142,13 +142,14 @@ def trial_table(uploads: pd.DataFrame, windows: Sequence[np.ndarray], prints: Vo
         "voice_enrolled": np.repeat(np.isin(voice, np.asarray(artist_ids, dtype=object)), n),
     })
     normalisation = AS_NORM if prints.has_cohort else RAW
-    scored = [track_scores(unit_rows(w), prints, normalisation, pooling) for w in windows]
-    table["raw"] = np.concatenate([raw for raw, _, _ in scored]).astype(np.float64)
+    units = [unit_rows(w) for w in windows]
+    scored = [track_scores(u, prints, normalisation, pooling) for u in units]
+    table["raw"] = np.concatenate([raw for raw, _ in scored]).astype(np.float64)
     if normalisation == AS_NORM:
-        table["asnorm"] = np.concatenate([normed for _, normed, _ in scored]).astype(np.float64)
+        table["asnorm"] = np.concatenate([normed for _, normed in scored]).astype(np.float64)
     other = MEAN if pooling == BEST_WINDOW else BEST_WINDOW
     table[POOLING_VARIANT[other]] = np.concatenate(
-        [track_scores(unit_rows(w), prints, RAW, other)[0] for w in windows]).astype(np.float64)
+        [track_scores(u, prints, RAW, other)[0] for u in units]).astype(np.float64)
     for column, emb in (variants or {}).items():
         if len(emb) != m:
             raise ValueError(f"{column}: {len(emb)} embeddings for {m} uploads")

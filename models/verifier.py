@@ -58,12 +58,16 @@ class LoadedVerifier:
     pooling: str = MEAN
 
 
+def check_pooling(pooling: str) -> str:
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+    return pooling
+
+
 def scorer_id(model_id: str, pooling: str) -> str:
     """What a calibration is valid for: the speaker encoder and the pooling that turns windows into a track score
     (a threshold measured on one does not hold for the other, so `operating_point` compares this id)."""
-    if pooling not in POOLINGS:
-        raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
-    return model_id if pooling == MEAN else f"{model_id}+{pooling}"
+    return model_id if check_pooling(pooling) == MEAN else f"{model_id}+{pooling}"
 
 
 def crop_windows(track: TrackInput, n: int, crop_s: float) -> tuple[np.ndarray, list[tuple[float, float]]]:
@@ -99,25 +103,22 @@ def score_matrix(query: np.ndarray, prints: Voiceprints, normalisation: str) -> 
 
 
 def track_scores(window_emb: np.ndarray, prints: Voiceprints, normalisation: str, pooling: str = MEAN
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(raw cosine [n], score on the operating scale [n], deciding window [n]) of one track vs every voiceprint.
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """(raw cosine [n], score on the operating scale [n]) of one track vs every voiceprint.
 
     ``window_emb`` [k, d] are the track's L2-normalised window embeddings. ``BEST_WINDOW``:
     per voiceprint, the window scoring highest on the operating scale (its raw cosine
-    is reported alongside). ``MEAN``: the L2-normalised mean embedding scored once
-    (every window index is then 0).
+    is reported alongside). ``MEAN``: the L2-normalised mean embedding scored once.
     """
     window_emb = np.asarray(window_emb, dtype=np.float32)
-    if pooling == MEAN:
+    if check_pooling(pooling) == MEAN:
         mean = window_emb.mean(axis=0)
         raw, normed = score_matrix((mean / max(float(np.linalg.norm(mean)), 1e-12))[None, :], prints, normalisation)
-        return raw[0], normed[0], np.zeros(raw.shape[1], dtype=np.int64)
-    if pooling != BEST_WINDOW:
-        raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+        return raw[0], normed[0]
     raw, normed = score_matrix(window_emb, prints, normalisation)
     best = np.argmax(normed, axis=0) if normed.shape[1] else np.zeros(0, dtype=np.int64)
     cols = np.arange(normed.shape[1])
-    return raw[best, cols], normed[best, cols], best
+    return raw[best, cols], normed[best, cols]
 
 
 def operating_point(prints: Voiceprints, model_id: str, override: float | None = None) -> OperatingPoint:
@@ -214,7 +215,7 @@ class EcapaVerifier(TrackScorer[LoadedVerifier]):
         out.claimed_enrolled = claimed_id in prints.artist_ids
         if not prints.artist_ids:
             return out
-        raw, scores, _ = track_scores(window_emb, prints, model.normalisation, model.pooling)
+        raw, scores = track_scores(window_emb, prints, model.normalisation, model.pooling)
         best = int(np.argmax(scores))
         out.best_artist_id, out.similarity = prints.artist_ids[best], float(scores[best])
         out.raw_similarity = float(raw[best])
