@@ -102,8 +102,9 @@ class CaseStore:
         with Session(self.engine) as session, session.begin():
             for verdict in verdicts:
                 self._upsert_one(session, verdict, counts)
-                entry = licensed_entry(verdict, self._uploader(session, verdict.upload_id))
+                entry = licensed_entry(verdict)
                 if entry is not None:
+                    entry["uploader_id"] = self._uploader(session, verdict.upload_id)
                     counts["ledger"] += record_entries(session, [entry])
         return counts
 
@@ -162,7 +163,7 @@ class CaseStore:
                 set_={col.name: ins.excluded[col.name] for col in uploads.c if col.name != "upload_id"})
             for i in range(0, len(batch), batch_size):
                 session.execute(stmt, batch[i:i + batch_size])
-            fill_uploaders(session, {r["upload_id"]: r.get("uploader_id") for r in batch})
+                fill_uploaders(session, [r["upload_id"] for r in batch[i:i + batch_size]])
         return len(batch)
 
     def erase_voice_similarity(self, artist_id: str) -> int:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.voiceprints import LEDGER_SCORE_COLUMN, LEDGER_TABLE
 from moderation.db import Base, create_schema
+from moderation.schema import uploads
 from trackguard.contracts import Verdict
 
 LICENSED_REASON = "licensed_use"
@@ -41,7 +42,7 @@ class LedgerEntry(Base):
     __table_args__ = (UniqueConstraint("artist_id", "upload_id", name="uq_attribution_artist_upload"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     artist_id: Mapped[str] = mapped_column(String(128), index=True)
-    upload_id: Mapped[str] = mapped_column(String(128))
+    upload_id: Mapped[str] = mapped_column(String(128), index=True)
     similarity: Mapped[float | None] = mapped_column(Float, nullable=True)  # erased on the artist's opt-out
     uploader_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
@@ -50,12 +51,13 @@ class LedgerEntry(Base):
 assert LEDGER_SCORE_COLUMN in LedgerEntry.__table__.c  # the registry's opt-out erases this column by name
 
 
-def licensed_entry(verdict: Verdict, uploader_id: str | None = None) -> dict[str, Any] | None:
-    """The ledger entry a verdict owes, or None when it is not a licensed use of an enrolled voice."""
+def licensed_entry(verdict: Verdict) -> dict[str, Any] | None:
+    """The ledger entry a verdict owes, or None when it is not a licensed use of an enrolled voice (the verdict
+    does not know the uploader; the caller fills ``uploader_id`` in from the stored upload)."""
     if LICENSED_REASON not in verdict.reasons or not verdict.matched_artist_id:
         return None
     return {"artist_id": verdict.matched_artist_id, "upload_id": verdict.upload_id,
-            "similarity": verdict.voice_similarity, "uploader_id": uploader_id}
+            "similarity": verdict.voice_similarity, "uploader_id": None}
 
 
 def record_entries(session: Session, entries: Iterable[dict[str, Any]]) -> int:
@@ -73,19 +75,17 @@ def record_entries(session: Session, entries: Iterable[dict[str, Any]]) -> int:
     return n
 
 
-def fill_uploaders(session: Session, uploaders: Mapping[str, str | None]) -> int:
-    """Name the uploader (upload_id → uploader_id) on entries that were recorded before it was known.
+def fill_uploaders(session: Session, upload_ids: Sequence[str]) -> int:
+    """Name the stored uploader on these uploads' entries that were recorded before it was known.
 
     A sweep writes verdicts and upload metadata in separate steps, in either order, so
-    whichever comes second completes the entry; an uploader already named is kept.
+    whichever comes second completes the entry; an uploader already named is kept. One
+    statement, on the ``upload_id`` index, reading the ``uploads`` rows just stored.
     """
-    n = 0
-    for upload_id, uploader_id in uploaders.items():
-        if uploader_id:
-            n += session.execute(update(LedgerEntry).where(
-                LedgerEntry.upload_id == upload_id, LedgerEntry.uploader_id.is_(None)
-            ).values(uploader_id=uploader_id)).rowcount  # type: ignore[attr-defined]
-    return n
+    known = select(uploads.c.uploader_id).where(uploads.c.upload_id == LedgerEntry.upload_id).scalar_subquery()
+    return int(session.execute(update(LedgerEntry).where(
+        LedgerEntry.upload_id.in_(list(upload_ids)), LedgerEntry.uploader_id.is_(None), known.is_not(None)
+    ).values(uploader_id=known)).rowcount)  # type: ignore[attr-defined]
 
 
 class AttributionLedger:
