@@ -32,12 +32,21 @@ def top_k_stats(scores: np.ndarray, top_k: int) -> tuple[np.ndarray, np.ndarray]
     return top.mean(axis=1), np.maximum(top.std(axis=1), 1e-6)
 
 
-def cohort_stats(embeddings: np.ndarray, cohort: np.ndarray, top_k: int = DEFAULT_TOP_K
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per embedding: mean and std of its top-k cosine scores against the cohort."""
+def cohort_stats(embeddings: np.ndarray, cohort: np.ndarray, top_k: int = DEFAULT_TOP_K,
+                 chunk_rows: int = 32_768) -> tuple[np.ndarray, np.ndarray]:
+    """Per embedding: mean and std of its top-k cosine scores against the cohort.
+
+    ``chunk_rows`` embeddings at a time, so a million voiceprints against a cohort of
+    a thousand never hold more than one [chunk_rows, k] block of scores."""
     if len(cohort) == 0:
         raise ValueError("AS-norm needs a non-empty cohort of non-enrolled voices")
-    return top_k_stats(np.asarray(embeddings, dtype=np.float32) @ np.asarray(cohort, dtype=np.float32).T, top_k)
+    embeddings, cohort = np.asarray(embeddings, dtype=np.float32), np.asarray(cohort, dtype=np.float32)
+    means = np.empty(len(embeddings), dtype=np.float32)
+    stds = np.empty(len(embeddings), dtype=np.float32)
+    for start in range(0, len(embeddings), chunk_rows):
+        block = embeddings[start: start + chunk_rows]
+        means[start: start + len(block)], stds[start: start + len(block)] = top_k_stats(block @ cohort.T, top_k)
+    return means, stds
 
 
 def as_norm(raw: np.ndarray, query_stats: tuple[np.ndarray, np.ndarray],

@@ -1,8 +1,9 @@
 """Singer verification scorer: ECAPA-TDNN embeddings of vocal windows vs enrolled voiceprints.
 
 Embeddings are taken on the track's best vocal-activity windows (batched
-across all tracks of a batch) and compared by cosine with every enrolled centroid
-in one matrix product; a track's score against an artist is its mean embedding's
+across all tracks of a batch) and compared by cosine with every enrolled centroid,
+the whole batch at once, chunk by chunk of the registry (`search_tracks`,
+`models.voice_search`); a track's score against an artist is its mean embedding's
 (``pooling: mean``, the default) or its best window's (``best-window``).
 
 When the registry holds a cohort and a calibration measured with it, scores are
@@ -25,6 +26,7 @@ import torch
 
 from models.asnorm import as_norm, cohort_stats
 from models.base import TrackInput, TrackScorer, VerifierOutput, register
+from models.voice_search import Matches, best_matches, track_owners
 from models.voiceprints import Voiceprints, VoiceprintStore
 from trackguard.contracts import Segment
 
@@ -85,26 +87,37 @@ def crop_windows(track: TrackInput, n: int, crop_s: float) -> tuple[np.ndarray, 
     return np.stack(crops).astype(np.float32), spans
 
 
-def match(track_emb: np.ndarray, prints: Voiceprints) -> np.ndarray:
-    """Cosine of L2-normalised track embeddings [m, d] against all centroids [n, d] → [m, n]."""
-    if prints.matrix.size == 0:
-        return np.zeros((len(track_emb), 0), dtype=np.float32)
-    return np.asarray(track_emb @ prints.matrix.T, dtype=np.float32)
+def _unit_mean(window_emb: np.ndarray) -> np.ndarray:
+    mean = np.asarray(window_emb, dtype=np.float32).mean(axis=0)
+    return mean / max(float(np.linalg.norm(mean)), 1e-12)
 
 
-def score_matrix(query: np.ndarray, prints: Voiceprints, normalisation: str) -> tuple[np.ndarray, np.ndarray]:
-    """(raw cosines, scores on the operating scale), both [m, n], for L2-normalised queries [m, d]."""
-    raw = match(np.asarray(query, dtype=np.float32), prints)
-    if normalisation == RAW or raw.shape[1] == 0:
-        return raw, raw
+def _enrol_stats(prints: Voiceprints, columns: Sequence[int] | None) -> tuple[np.ndarray, np.ndarray]:
     if not prints.has_cohort or prints.enrol_stats is None:
         raise ValueError("AS-norm scoring needs the registry's cohort; none is loaded")
-    return raw, as_norm(raw, cohort_stats(query, prints.cohort, prints.top_k), prints.enrol_stats)
+    means, stds = prints.enrol_stats
+    return (means, stds) if columns is None else (means[list(columns)], stds[list(columns)])
 
 
-def track_scores(window_emb: np.ndarray, prints: Voiceprints, normalisation: str, pooling: str = MEAN
+def score_matrix(query: np.ndarray, prints: Voiceprints, normalisation: str, columns: Sequence[int] | None = None
                  ) -> tuple[np.ndarray, np.ndarray]:
-    """(raw cosine [n], score on the operating scale [n]) of one track vs every voiceprint.
+    """(raw cosines, scores on the operating scale), both [m, n], for L2-normalised queries [m, d] against every
+    voiceprint, or only the voiceprint rows ``columns`` (then [m, len(columns)])."""
+    query = np.asarray(query, dtype=np.float32)
+    matrix = prints.matrix if columns is None else prints.matrix[list(columns)]
+    if matrix.size == 0:
+        empty = np.zeros((len(query), 0), dtype=np.float32)
+        return empty, empty
+    raw = np.asarray(query @ matrix.T, dtype=np.float32)
+    if normalisation == RAW:
+        return raw, raw
+    enrol = _enrol_stats(prints, columns)
+    return raw, as_norm(raw, cohort_stats(query, prints.cohort, prints.top_k), enrol)
+
+
+def track_scores(window_emb: np.ndarray, prints: Voiceprints, normalisation: str, pooling: str = MEAN,
+                 columns: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(raw cosine [n], score on the operating scale [n]) of one track vs every voiceprint (or ``columns``).
 
     ``window_emb`` [k, d] are the track's L2-normalised window embeddings. ``BEST_WINDOW``:
     per voiceprint, the window scoring highest on the operating scale (its raw cosine
@@ -112,13 +125,27 @@ def track_scores(window_emb: np.ndarray, prints: Voiceprints, normalisation: str
     """
     window_emb = np.asarray(window_emb, dtype=np.float32)
     if check_pooling(pooling) == MEAN:
-        mean = window_emb.mean(axis=0)
-        raw, normed = score_matrix((mean / max(float(np.linalg.norm(mean)), 1e-12))[None, :], prints, normalisation)
+        raw, normed = score_matrix(_unit_mean(window_emb)[None, :], prints, normalisation, columns)
         return raw[0], normed[0]
-    raw, normed = score_matrix(window_emb, prints, normalisation)
+    raw, normed = score_matrix(window_emb, prints, normalisation, columns)
     best = np.argmax(normed, axis=0) if normed.shape[1] else np.zeros(0, dtype=np.int64)
     cols = np.arange(normed.shape[1])
     return raw[best, cols], normed[best, cols]
+
+
+def search_tracks(window_embs: Sequence[np.ndarray], prints: Voiceprints, normalisation: str, pooling: str = MEAN
+                  ) -> Matches:
+    """Each track's best voiceprint, for a batch of tracks at once (`models.voice_search.best_matches`, chunked
+    over the registry): the same voiceprint and scores as the argmax of `track_scores`, without the [n] scores."""
+    if check_pooling(pooling) == MEAN:
+        queries, owners = np.stack([_unit_mean(w) for w in window_embs]), None
+    else:
+        queries = np.concatenate([np.asarray(w, dtype=np.float32) for w in window_embs])
+        owners = track_owners([len(w) for w in window_embs])
+    if normalisation == RAW:
+        return best_matches(queries, prints.matrix, owners)
+    enrol = _enrol_stats(prints, None)
+    return best_matches(queries, prints.matrix, owners, cohort_stats(queries, prints.cohort, prints.top_k), enrol)
 
 
 def operating_point(prints: Voiceprints, model_id: str, override: float | None = None) -> OperatingPoint:
@@ -189,10 +216,11 @@ class EcapaVerifier(TrackScorer[LoadedVerifier]):
         crops = [crop_windows(batch[i], n, crop_s) for i in todo]
         stacked = torch.from_numpy(np.concatenate([c for c, _ in crops]))
         window_emb = embed_windows(model.encoder, stacked).cpu().numpy()
-        offset = 0
-        for i, (c, spans) in zip(todo, crops, strict=True):
-            outputs[i] = self._verify(batch[i], window_emb[offset: offset + len(c)], spans, model)
-            offset += len(c)
+        per_track = np.split(window_emb, np.cumsum([len(c) for c, _ in crops])[:-1])
+        found = search_tracks(per_track, model.voiceprints, model.normalisation, model.pooling)
+        for k, (i, (_, spans)) in enumerate(zip(todo, crops, strict=True)):
+            best = (int(found.index[k]), float(found.score[k]), float(found.raw[k]))
+            outputs[i] = self._verify(batch[i], per_track[k], spans, model, best)
         return outputs
 
     def _needs_matching(self, track: TrackInput, model: LoadedVerifier) -> bool:
@@ -200,32 +228,37 @@ class EcapaVerifier(TrackScorer[LoadedVerifier]):
         if not model.voiceprints.artist_ids:
             return False
         claimed = track.row.claimed_artist_id or ""
-        if model.voiceprints.profile_to_artist.get(claimed, claimed) in model.voiceprints.artist_ids:
+        if model.voiceprints.profile_to_artist.get(claimed, claimed) in model.voiceprints.row_of:
             return True
         detector = track.extra.get("scores", {}).get("detector")
         screen = float(self.params.get("screen_synthetic_score", 0.0))
         return detector is None or float(detector.score) >= screen
 
     def _verify(self, track: TrackInput, window_emb: np.ndarray, spans: list[tuple[float, float]],
-                model: LoadedVerifier) -> VerifierOutput:
+                model: LoadedVerifier, best: tuple[int, float, float] | None = None) -> VerifierOutput:
+        """One track's output from its best voiceprint (row, score, raw cosine), found by `search_tracks` for the
+        whole batch (or here, for this track alone, when ``best`` is not given)."""
         prints = model.voiceprints
+        if best is None:
+            found = search_tracks([window_emb], prints, model.normalisation, model.pooling)
+            best = (int(found.index[0]), float(found.score[0]), float(found.raw[0]))
         out = VerifierOutput(matched_artist_id=None, similarity=None)
         claimed = track.row.claimed_artist_id
         claimed_id = prints.profile_to_artist.get(claimed or "", claimed)
-        out.claimed_enrolled = claimed_id in prints.artist_ids
-        if not prints.artist_ids:
+        claimed_row = prints.row_of.get(str(claimed_id))
+        out.claimed_enrolled = claimed_row is not None
+        row, score, raw = best
+        if row < 0:
             return out
-        raw, scores = track_scores(window_emb, prints, model.normalisation, model.pooling)
-        best = int(np.argmax(scores))
-        out.best_artist_id, out.similarity = prints.artist_ids[best], float(scores[best])
-        out.raw_similarity = float(raw[best])
-        if scores[best] >= model.threshold:
-            out.matched_artist_id = prints.artist_ids[best]
-            per_window = score_matrix(window_emb, prints, model.normalisation)[1][:, best]
+        out.best_artist_id, out.similarity, out.raw_similarity = prints.artist_ids[row], score, raw
+        if score >= model.threshold:
+            out.matched_artist_id = prints.artist_ids[row]
+            per_window = score_matrix(window_emb, prints, model.normalisation, [row])[1][:, 0]
             out.segments = [Segment(s, e, float(v)) for (s, e), v in sorted(
                 zip(spans, per_window, strict=True), key=lambda x: -x[1])[:3]]
-        if out.claimed_enrolled:
-            claimed_score = float(scores[prints.artist_ids.index(str(claimed_id))])
+        if claimed_row is not None:
+            claimed_score = float(track_scores(window_emb, prints, model.normalisation, model.pooling,
+                                               [claimed_row])[1][0])
             out.claimed_similarity = claimed_score
             out.claimed_matches = claimed_score >= model.threshold
         return out

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import json
 from collections.abc import Sequence
@@ -47,6 +48,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from models.asnorm import DEFAULT_TOP_K, VoiceCalibration, cohort_stats
+from models.voice_search import search_order
 from trackguard.sql import create_all_tolerant, get_engine
 
 POLICIES = ("block", "allow_licensed", "monitor")
@@ -157,7 +159,8 @@ def _empty() -> np.ndarray:
 
 @dataclasses.dataclass(frozen=True)
 class Voiceprints:
-    """An in-memory snapshot for matching: ids and an L2-normalised [n, d] matrix.
+    """An in-memory snapshot for matching: ids and an L2-normalised [n, d] matrix, row i being ``artist_ids[i]``
+    (with a cohort, rows are in `models.voice_search.search_order`; otherwise by artist id).
 
     With a cohort, ``enrol_stats`` holds each centroid's AS-norm statistics (mean and
     std of its ``top_k`` best cohort cosines, [n] each), computed once at load so a
@@ -176,6 +179,11 @@ class Voiceprints:
     @property
     def has_cohort(self) -> bool:
         return len(self.cohort) > 0 and self.enrol_stats is not None
+
+    @functools.cached_property
+    def row_of(self) -> dict[str, int]:
+        """Matrix row of each artist id."""
+        return {a: i for i, a in enumerate(self.artist_ids)}
 
 
 class ConsentError(ValueError):
@@ -422,6 +430,9 @@ class VoiceprintStore:
                                  f"{matrix.shape[1]}: they come from different speaker encoders; rebuild the cohort "
                                  "(`trackguard artists calibrate --cohort-from-corpus`)")
             stats = cohort_stats(matrix, cohort, top_k)
+            # rows in the search's order (`models.voice_search.search_order`): it skips more AS-norm work
+            order = search_order(stats)
+            ids, matrix, stats = tuple(ids[i] for i in order), matrix[order], (stats[0][order], stats[1][order])
         return Voiceprints(ids, matrix.astype(np.float32), profiles, cohort, stats, top_k, calibration)
 
     def audit(self, artist_id: str | None = None) -> list[dict[str, Any]]:

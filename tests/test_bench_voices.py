@@ -10,14 +10,15 @@ import numpy as np
 import pytest
 
 from models.asnorm import as_norm, cohort_stats
+from models.voice_search import best_matches
 from tests.test_eval_voices import F0, StubEncoder, tone
 from trackguard.bench.voices import (
     Track,
     bench_voices,
     encode_rows,
-    enrol_stats,
+    exhaustive_top1,
     full_track_embedding,
-    match_top1,
+    prepare_registry,
     random_unit,
     trial_eer,
 )
@@ -32,43 +33,31 @@ def test_random_unit_is_deterministic_and_on_the_sphere() -> None:
     assert abs(float((a[:100] @ a[100:200].T).mean())) < 0.02  # random voiceprints are near-orthogonal
 
 
-def test_chunked_matching_equals_unchunked_top1() -> None:
+def test_exhaustive_baseline_is_chunked_without_changing_the_top1() -> None:
     matrix = random_unit(5003, seed=1)
     queries = random_unit(64, seed=2)
     queries[:8] = matrix[[7, 999, 1000, 2048, 4095, 4096, 5002, 0]]  # exact hits on and around chunk edges
-    full_idx, full_score = match_top1(queries, matrix, chunk_rows=10**9)
-    idx, score = match_top1(queries, matrix, chunk_rows=1000)
-    np.testing.assert_array_equal(idx, full_idx)
-    np.testing.assert_allclose(score, full_score, rtol=1e-6)
+    idx, score = exhaustive_top1(queries, matrix, chunk_rows=1000)
+    np.testing.assert_array_equal(idx, np.argmax(queries @ matrix.T, axis=1))
+    np.testing.assert_allclose(score, (queries @ matrix.T).max(axis=1), rtol=1e-6)
     np.testing.assert_array_equal(idx[:8], [7, 999, 1000, 2048, 4095, 4096, 5002, 0])
-    np.testing.assert_array_equal(full_idx, np.argmax(queries @ matrix.T, axis=1))
 
 
-def test_chunked_asnorm_matching_equals_unchunked() -> None:
+def test_exhaustive_asnorm_baseline_and_the_prepared_registry_agree_with_unchunked_scoring() -> None:
     matrix, queries, cohort = random_unit(3001, seed=5), random_unit(40, seed=6), random_unit(300, seed=7)
-    stats = enrol_stats(matrix, cohort, top_k=20, chunk_rows=700)
-    whole = cohort_stats(matrix, cohort, 20)
+    ordered, stats = prepare_registry(matrix, cohort, top_k=20, chunk_rows=700)
+    assert sorted(map(tuple, ordered)) == sorted(map(tuple, matrix))  # the same voiceprints, reordered
+    whole = cohort_stats(ordered, cohort, 20)
     np.testing.assert_allclose(stats[0], whole[0], rtol=1e-5)
     np.testing.assert_allclose(stats[1], whole[1], rtol=1e-5)
     q_stats = cohort_stats(queries, cohort, 20)
-    idx, score = match_top1(queries, matrix, 700, q_stats, stats)
-    expected = as_norm(queries @ matrix.T, q_stats, whole)
+    idx, score = exhaustive_top1(queries, ordered, 700, q_stats, stats)
+    expected = as_norm(queries @ ordered.T, q_stats, whole)
     np.testing.assert_array_equal(idx, np.argmax(expected, axis=1))
     np.testing.assert_allclose(score, expected.max(axis=1), rtol=1e-4)
+    np.testing.assert_array_equal(best_matches(queries, ordered, None, q_stats, stats, 700).index, idx)
     with pytest.raises(ValueError, match="both"):
-        match_top1(queries, matrix, 700, q_stats, None)
-
-
-def test_best_window_matching_takes_each_tracks_best_window_per_voiceprint() -> None:
-    rng = np.random.default_rng(5)
-    matrix = rng.standard_normal((2500, 8)).astype(np.float32)
-    windows = rng.standard_normal((30, 8)).astype(np.float32)  # 10 tracks × 3 windows
-    idx, score = match_top1(windows, matrix, 700, windows=3)
-    expected = (windows @ matrix.T).reshape(10, 3, -1).max(axis=1)
-    np.testing.assert_array_equal(idx, np.argmax(expected, axis=1))
-    np.testing.assert_allclose(score, expected.max(axis=1), rtol=1e-5)
-    with pytest.raises(ValueError, match="whole tracks"):
-        match_top1(windows[:29], matrix, 700, windows=3)
+        exhaustive_top1(queries, ordered, 700, q_stats, None)
 
 
 def test_trial_eer_pools_windows_by_their_mean_embedding() -> None:
@@ -110,7 +99,7 @@ def test_bench_json_has_unit_keys(tmp_path: Path, capsys: pytest.CaptureFixture[
     data = json.loads(path.read_text())
     assert data == json.loads(json.dumps(out, default=str))
     rows = data["rows"]
-    assert len(rows) == 6 and {r["enrolled"] for r in rows} == {1000, 2500}
+    assert len(rows) == 8 and {r["enrolled"] for r in rows} == {1000, 2500}
     for r in rows:
         assert r["part"] == "matching" and r["queries"] == 1000
         assert r["queries_per_s"] > 0 and r["s_per_1000_queries"] > 0
@@ -118,6 +107,9 @@ def test_bench_json_has_unit_keys(tmp_path: Path, capsys: pytest.CaptureFixture[
         windows = 3 if "best of 3 windows" in r["measure"] else 1
         assert r["chunk_bytes"] == 1000 * windows * min(1000, r["enrolled"]) * 4
     assert all(r["enrol_stats_s"] > 0 for r in rows if "AS-norm" in r["measure"])
+    searched = [r for r in rows if "same_top1_as_exhaustive" in r]
+    assert len(searched) == 2 and all(r["same_top1_as_exhaustive"] is True for r in searched)
+    assert all(0 < r["normalised_share"] <= 1 and r["speedup_vs_exhaustive"] > 0 for r in searched)
     assert "machine" in data and "encode" not in data  # --tracks 0 skips the encode part
 
 

@@ -31,6 +31,8 @@ from models.verifier import (
     operating_point,
     score_matrix,
     scorer_id,
+    search_tracks,
+    track_scores,
 )
 from models.voiceprints import LEDGER_TABLE, VoiceprintStore, subject_ref
 from moderation.cases import CaseStore
@@ -192,19 +194,20 @@ def test_verifier_reports_the_normalised_score_and_keeps_the_raw_cosine(sqlite_u
     row = ManifestRow("u1", "file:///x.wav", "t", "n", "d", "up", dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
     track = TrackInput(row, np.zeros(16000, np.float32), 16000, 1.0, [], {})
     out = EcapaVerifier()._verify(track, windows, [(0.0, 2.0), (2.0, 4.0), (4.0, 6.0)], model)
+    a0 = prints.row_of["a0"]
     raw, normed = score_matrix(windows, prints, AS_NORM)  # per window
-    best = int(np.argmax(normed[:, 0]))
+    best = int(np.argmax(normed[:, a0]))
     assert out.best_artist_id == "a0" and out.matched_artist_id == "a0"
-    assert out.similarity == pytest.approx(float(normed[best, 0]), abs=1e-5)  # the best window decides
-    assert out.raw_similarity == pytest.approx(float(raw[best, 0]), abs=1e-5)
+    assert out.similarity == pytest.approx(float(normed[best, a0]), abs=1e-5)  # the best window decides
+    assert out.raw_similarity == pytest.approx(float(raw[best, a0]), abs=1e-5)
     assert out.similarity > 1.0 > out.raw_similarity  # z-scale, not cosine
     assert out.segments[0].score == pytest.approx(out.similarity, abs=1e-5)  # and is the first evidence segment
     mean_model = LoadedVerifier(None, prints, point.threshold, MODEL, point.normalisation)  # pooling mean: default
     mean_out = EcapaVerifier()._verify(track, windows, [(0.0, 2.0), (2.0, 4.0), (4.0, 6.0)], mean_model)
     mean_raw, mean_normed = score_matrix(unit(windows.mean(axis=0))[None], prints, AS_NORM)
-    assert mean_out.similarity == pytest.approx(float(mean_normed[0, 0]), abs=1e-5)
+    assert mean_out.similarity == pytest.approx(float(mean_normed[0, a0]), abs=1e-5)
     assert mean_out.similarity is not None and out.similarity is not None and mean_out.similarity < out.similarity
-    assert mean_out.raw_similarity == pytest.approx(float(mean_raw[0, 0]), abs=1e-5)
+    assert mean_out.raw_similarity == pytest.approx(float(mean_raw[0, a0]), abs=1e-5)
 
 
 def test_a_calibration_holds_only_for_the_pooling_it_was_measured_with(sqlite_url: str) -> None:
@@ -365,3 +368,23 @@ def test_artist_commands_show_policy_ledger(sqlite_url: str, tmp_path: Path, cap
     assert cli.main(["artists", "ledger", "--artist-id", "a-lic", "--out", str(out), *db]) == 0
     assert [r["upload_id"] for r in csv.DictReader(out.open())] == ["u1", "u2"]
     assert cli.main(["artists", "show", "--artist-id", "nobody", *db]) == 2
+
+
+@pytest.mark.parametrize("pooling", [MEAN, BEST_WINDOW])
+@pytest.mark.parametrize("normalisation", [AS_NORM, RAW])
+def test_the_batched_search_picks_what_scoring_every_voiceprint_picks(sqlite_url: str, pooling: str,
+                                                                      normalisation: str) -> None:
+    store = VoiceprintStore(sqlite_url)
+    rng = np.random.default_rng(11)
+    for i in range(12):
+        enroll(store, f"a{i:02d}", unit(rng.normal(size=(2, D))))
+    store.set_cohort(unit(rng.normal(size=(10, D))), [f"v{i}" for i in range(10)])
+    prints = store.voiceprints(top_k=3)
+    tracks = [unit(prints.matrix[i % 12][None] + 0.6 * rng.normal(size=(1 + i % 3, D))) for i in range(9)]
+    found = search_tracks(tracks, prints, normalisation, pooling)
+    for k, windows in enumerate(tracks):
+        raw, scores = track_scores(windows, prints, normalisation, pooling)
+        best = int(np.argmax(scores))
+        assert found.index[k] == best
+        assert found.score[k] == pytest.approx(float(scores[best]), rel=1e-5)
+        assert found.raw[k] == pytest.approx(float(raw[best]), abs=1e-5)
