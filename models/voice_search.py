@@ -164,13 +164,14 @@ class _Search:
 
 
 def _pad_to_blocks(scores: np.ndarray, me: np.ndarray, se: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pad a chunk to whole blocks with voiceprints that can never win (score -inf)."""
+    """Pad a chunk to whole blocks with voiceprints that can never win (score -inf; statistics repeated from the
+    last real voiceprint, so they do not loosen the last block's bound)."""
     me, se = np.asarray(me, np.float32), np.asarray(se, np.float32)
     pad = -scores.shape[1] % BLOCK
     if not pad:
         return scores, me, se
     return (np.pad(scores, ((0, 0), (0, pad)), constant_values=-np.inf),
-            np.pad(me, (0, pad)), np.pad(se, (0, pad), constant_values=1.0))
+            np.pad(me, (0, pad), mode="edge"), np.pad(se, (0, pad), mode="edge"))
 
 
 def _raw_floor(best: np.ndarray, mq: np.ndarray, sq: np.ndarray, me_b: np.ndarray, se_b: np.ndarray) -> np.ndarray:

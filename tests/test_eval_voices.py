@@ -28,7 +28,7 @@ from models.eval_voices import (
 )
 from models.verifier import DEFAULT_THRESHOLD, operating_point
 from models.voiceprints import Voiceprints
-from trackguard.reports.voices_report import eer_block, rates_at, write_voices_report
+from trackguard.reports.voices_report import binomial_ci95, eer_block, rates_at, write_voices_report
 
 SR = 16_000
 F0 = {"art-a": 140.0, "art-b": 230.0, "art-c": 370.0}  # art-c is never enrolled
@@ -175,6 +175,23 @@ def test_perfect_separation_gives_eer_zero_and_swapped_labels_one(tmp_path: Path
     assert eer_block(swapped["is_target"].to_numpy(), swapped["raw"].to_numpy())["eer"] == 1.0
 
 
+@pytest.mark.parametrize(("threshold", "target_far", "verdict"), [
+    (0.5, 0.01, "inside the interval"),  # 0 of 16 impostors accepted: the interval reaches 0.21
+    (-1.0, 0.01, "above the target beyond sampling noise"),  # every impostor accepted
+])
+def test_the_report_says_whether_far_misses_the_calibrated_target_beyond_noise(
+        tmp_path: Path, threshold: float, target_far: float, verdict: str) -> None:
+    uploads, emb, prints = constructed()
+    trials = trial_table(uploads, list(emb[:, None, :]), prints)
+    meta = {**META, "threshold": {"threshold": threshold, "score": "raw", "calibrated": True, "source": "test"},
+            "calibration": {"target_far": target_far}}
+    m = write_voices_report(trials, tmp_path, title="constructed", meta=meta)
+    assert m["operating_point"]["far_ci95"] == binomial_ci95(m["operating_point"]["n_false_accept"], 16)
+    report = (tmp_path / "report.md").read_text()
+    assert "FAR 95 % CI" in report
+    assert f"against the calibration's target {target_far}" in report and verdict in report
+
+
 def test_split_tables_list_every_group_with_its_counts(tmp_path: Path) -> None:
     uploads, emb, prints = constructed(n_per_voice=4)
     trials = trial_table(uploads, list(emb[:, None, :]), prints)
@@ -200,6 +217,17 @@ def test_rates_at_threshold_count_false_accepts_and_rejects() -> None:
     r = rates_at(y, s, 0.5)  # accept at >= 0.5
     assert (r["n_false_accept"], r["n_impostor"], r["n_false_reject"], r["n_target"]) == (2, 4, 1, 3)
     assert r["far"] == 0.5 and r["frr"] == pytest.approx(1 / 3)
+    assert r["far_ci95"] == binomial_ci95(2, 4) and r["frr_ci95"] == binomial_ci95(1, 3)
+
+
+def test_binomial_intervals_are_exact_at_the_edges_and_narrow_with_more_trials() -> None:
+    assert binomial_ci95(0, 10) == pytest.approx([0.0, 1 - 0.025 ** (1 / 10)])  # closed forms at k = 0 and k = n
+    assert binomial_ci95(10, 10) == pytest.approx([0.025 ** (1 / 10), 1.0])
+    low, high = binomial_ci95(8, 751)
+    assert low < 8 / 751 < high and low < 0.01 < high  # 8 of 751 cannot be told from a 1 % target
+    wide, narrow = binomial_ci95(8, 751), binomial_ci95(80, 7510)
+    assert narrow[1] - narrow[0] < wide[1] - wide[0]
+    assert all(np.isnan(binomial_ci95(0, 0)))
 
 
 def test_asnorm_scores_when_a_cohort_is_given() -> None:

@@ -232,9 +232,10 @@ def _eval_voices(a: argparse.Namespace) -> int:
                   f"impostor {r['n_impostor']})")
     op = m["operating_point"]
     label = "calibrated" if op["calibrated"] else "UNCALIBRATED default"
+    far_ci, frr_ci = (" – ".join(fmt(x) for x in op[key]) for key in ("far_ci95", "frr_ci95"))
     print(f"at threshold {fmt(op['threshold'])} on {op['score']} ({label}): FAR {fmt(op['far'])} "
-          f"({op['n_false_accept']}/{op['n_impostor']}), FRR {fmt(op['frr'])} "
-          f"({op['n_false_reject']}/{op['n_target']})")
+          f"({op['n_false_accept']}/{op['n_impostor']}; 95 % CI {far_ci}), FRR {fmt(op['frr'])} "
+          f"({op['n_false_reject']}/{op['n_target']}; 95 % CI {frr_ci})")
     for column, v in m["variants"].items():
         print(f"  variant {column:11s} EER {fmt(v['by_condition']['all']['eer'])}  ({v['description']})")
     print(f"report: {out / 'report.md'} (with metrics.json, det.png, scores.png, scores.parquet)")

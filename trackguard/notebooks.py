@@ -133,8 +133,8 @@ VOICES_CELLS: list[tuple[str, str]] = [
              "levels[['n_uploads', 'n_target', 'n_impostor', 'eer', 'mean_target_score', 'mean_impostor_score']]"
              ".astype({'n_uploads': int, 'n_target': int, 'n_impostor': int})"),
     ("code", "r = metrics['operating_point']\n"
-             "table = {'all': {k: r[k] for k in ('far', 'n_false_accept', 'n_impostor', 'frr', 'n_false_reject', "
-             "'n_target')}}\n"
+             "table = {'all': {k: r[k] for k in ('far', 'far_ci95', 'n_false_accept', 'n_impostor', 'frr', "
+             "'frr_ci95', 'n_false_reject', 'n_target')}}\n"
              "table.update({g: {k: v[k] for k in table['all']} for g, v in r['by_condition'].items()})\n"
              "pd.DataFrame(table).T.astype({k: int for k in table['all'] if k.startswith('n_')})"),
     ("code", "pd.DataFrame({v['description']: {g: v['by_condition'][g]['eer'] for g in "

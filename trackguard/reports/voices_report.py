@@ -98,14 +98,30 @@ def eer_block(is_target: np.ndarray, scores: np.ndarray) -> dict[str, Any]:
     return {"eer": eer, "eer_threshold": thr, "n_target": n_t, "n_impostor": n_i}
 
 
+def binomial_ci95(k: int, n: int) -> list[float]:
+    """Exact (Clopper-Pearson) 95 % interval of a rate measured as k of n trials ([NaN, NaN] for n = 0).
+
+    A FAR of 8 in 751 is not evidence of missing a 1 % target: the interval says how far
+    the true rate may lie from the measured one on this many trials."""
+    from scipy.stats import beta
+
+    if n == 0:
+        return [float("nan"), float("nan")]
+    low = 0.0 if k == 0 else float(beta.ppf(0.025, k, n - k + 1))
+    high = 1.0 if k == n else float(beta.ppf(0.975, k + 1, n - k))
+    return [low, high]
+
+
 def rates_at(is_target: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, Any]:
-    """FAR and FRR at ``threshold`` (accept when score ≥ threshold) with their counts."""
+    """FAR and FRR at ``threshold`` (accept when score ≥ threshold) with their counts and 95 % intervals."""
     y = np.asarray(is_target, dtype=bool)
     accepted = np.asarray(scores, dtype=np.float64) >= threshold
     n_t, n_i = int(y.sum()), int((~y).sum())
     fa, fr = int((accepted & ~y).sum()), int((~accepted & y).sum())
     return {"far": fa / n_i if n_i else float("nan"), "n_false_accept": fa, "n_impostor": n_i,
-            "frr": fr / n_t if n_t else float("nan"), "n_false_reject": fr, "n_target": n_t}
+            "far_ci95": binomial_ci95(fa, n_i),
+            "frr": fr / n_t if n_t else float("nan"), "n_false_reject": fr, "n_target": n_t,
+            "frr_ci95": binomial_ci95(fr, n_t)}
 
 
 def groups_of(trials: pd.DataFrame) -> list[str]:
@@ -303,10 +319,28 @@ def findings(m: Mapping[str, Any]) -> list[str]:
                      f"EER: {fmt(m['eer']['asnorm']['eer'])} vs {fmt(m['eer']['raw']['eer'])}.")
     else:
         lines.append("The registry holds no AS-norm cohort, so only raw cosine is scored.")
+    lines += _far_target_finding(m)
     n_t = m["n_target"]
     lines.append(f"With {n_t} target trials overall one trial moves the FRR by {fmt(1 / n_t if n_t else None)}; "
                  "group EERs on a few dozen targets differ by noise of that order.")
     return lines
+
+
+def _far_target_finding(m: Mapping[str, Any]) -> list[str]:
+    """Whether FAR at the calibrated threshold misses the calibration's target beyond sampling noise."""
+    op, cal = m["operating_point"], m.get("calibration")
+    if not op["calibrated"] or not cal or not op["n_impostor"]:
+        return []
+    target, (low, high) = float(cal["target_far"]), op["far_ci95"]
+    if high < target:
+        verdict = "below the target beyond sampling noise"
+    elif low > target:
+        verdict = "above the target beyond sampling noise: the threshold does not hold its FAR on this corpus"
+    else:
+        verdict = "the target lies inside the interval, so these trials cannot tell the FAR from the target"
+    return [f"FAR at the calibrated threshold: {fmt(op['far'])} ({op['n_false_accept']} of {op['n_impostor']} "
+            f"impostor trials; 95 % interval {fmt(low)}–{fmt(high)}) against the calibration's target "
+            f"{fmt(target)}: {verdict}."]
 
 
 def _variant_findings(m: Mapping[str, Any]) -> list[str]:
@@ -405,16 +439,26 @@ def _level_section(m: Mapping[str, Any]) -> str:
                               "mean target score", "mean impostor score"), rows))
 
 
+def _interval(ci: Sequence[float | None]) -> str:
+    low, high = ci
+    return "–" if low is None or high is None or np.isnan(low) else f"{fmt(low)}–{fmt(high)}"
+
+
 def _operating_section(m: Mapping[str, Any]) -> str:
     op = m["operating_point"]
-    header = ("Condition", "n uploads", "FAR", "n false accept", "n impostor", "FRR", "n false reject", "n target")
-    rows = [("all", m["n_uploads"], op["far"], op["n_false_accept"], op["n_impostor"], op["frr"],
-             op["n_false_reject"], op["n_target"])]
-    rows += [(g, r["n_uploads"], r["far"], r["n_false_accept"], r["n_impostor"], r["frr"], r["n_false_reject"],
-              r["n_target"]) for g, r in op["by_condition"].items()]
+    header = ("Condition", "n uploads", "FAR", "FAR 95 % CI", "n false accept", "n impostor", "FRR", "FRR 95 % CI",
+              "n false reject", "n target")
+
+    def row(name: str, n_uploads: int, r: Mapping[str, Any]) -> tuple[Any, ...]:
+        return (name, n_uploads, r["far"], _interval(r["far_ci95"]), r["n_false_accept"], r["n_impostor"],
+                r["frr"], _interval(r["frr_ci95"]), r["n_false_reject"], r["n_target"])
+
+    rows = [row("all", m["n_uploads"], op)]
+    rows += [row(g, r["n_uploads"], r) for g, r in op["by_condition"].items()]
     label = "calibrated" if op["calibrated"] else "UNCALIBRATED default"
     return (f"## FAR and FRR at the operating threshold ({label})\n\nThreshold {fmt(op['threshold'])} on "
-            f"{SCORE_NAMES[op['score']]} ({op['source']}). Accept when score ≥ threshold.\n\n"
+            f"{SCORE_NAMES[op['score']]} ({op['source']}). Accept when score ≥ threshold. The intervals are "
+            "exact binomial (Clopper-Pearson) 95 % intervals for the counts behind each rate.\n\n"
             + markdown_table(header, rows))
 
 
