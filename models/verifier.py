@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -58,6 +59,10 @@ class LoadedVerifier:
     model_id: str
     normalisation: str = RAW
     pooling: str = MEAN
+    # With a store, `EcapaVerifier.current` reloads the voiceprints when the registry's generation changes.
+    store: VoiceprintStore | None = None
+    generation: tuple[int, int] = (0, 0)
+    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False, compare=False)
 
 
 def check_pooling(pooling: str) -> str:
@@ -191,16 +196,44 @@ class EcapaVerifier(TrackScorer[LoadedVerifier]):
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
         encoder = load_speaker_encoder(self.artifact_path, device=device)
-        prints = VoiceprintStore(str(self.params["db_url"])).voiceprints()
+        store = VoiceprintStore(str(self.params["db_url"]))
+        generation = store.generation()  # before the snapshot: a change in between reloads at the next batch
+        prints = store.voiceprints()
         model_id = speaker_model_id(self.artifact_path)
         pooling = str(self.params.get("pooling", MEAN))
+        point = self._operating_point(prints, model_id, pooling)
+        return LoadedVerifier(encoder, prints, point.threshold, model_id, point.normalisation, pooling, store,
+                              generation)
+
+    def _operating_point(self, prints: Voiceprints, model_id: str, pooling: str) -> OperatingPoint:
         override = self.params.get("threshold")
         point = operating_point(prints, scorer_id(model_id, pooling), None if override is None else float(override))
         if prints.artist_ids and not point.calibrated:
             log.warning("voice matching is not calibrated: %s", point.why)
         else:
             log.info("voice matching: %s", point.why)
-        return LoadedVerifier(encoder, prints, point.threshold, model_id, point.normalisation, pooling)
+        return point
+
+    def current(self, model: LoadedVerifier) -> LoadedVerifier:
+        """A consistent snapshot of the loaded verifier for one batch, reloaded first if the registry changed.
+
+        An enrolment, an opt-out or a new calibration changes the registry's generation;
+        the next batch then matches against the registry as it is now, so an opted-out
+        artist stops matching in a long-running stream too. Threads share ``model``: the
+        reload swaps its fields under the lock and each batch works on its own copy.
+        """
+        if model.store is not None:
+            generation = model.store.generation()
+            if generation != model.generation:
+                prints = model.store.voiceprints()
+                point = self._operating_point(prints, model.model_id, model.pooling)
+                with model.lock:
+                    model.voiceprints, model.threshold, model.normalisation = prints, point.threshold, \
+                        point.normalisation
+                    model.generation = generation
+                log.info("voiceprint registry changed: reloaded %d voiceprints", len(prints.artist_ids))
+        with model.lock:
+            return dataclasses.replace(model)
 
     def model_id(self, model: LoadedVerifier) -> str:
         return f"verifier/{model.model_id}"
@@ -209,6 +242,7 @@ class EcapaVerifier(TrackScorer[LoadedVerifier]):
         from models.speaker import embed_windows
 
         n, crop_s = int(self.params.get("n_windows", 3)), float(self.params.get("crop_s", 2.0))
+        model = self.current(model)
         todo = [i for i, t in enumerate(batch) if self._needs_matching(t, model)]
         outputs = [VerifierOutput(None, None, skipped=True) for _ in batch]
         if not todo:

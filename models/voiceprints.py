@@ -386,6 +386,14 @@ class VoiceprintStore:
             s.execute(update(CalibrationRecord).values(current=False))
             s.add(CalibrationRecord(current=True, **dataclasses.asdict(cal)))
 
+    def generation(self) -> tuple[int, int]:
+        """Changes whenever the registry does: the newest audit record (every enrolment, policy change and
+        opt-out writes one) and the newest calibration. Cheap enough to ask before every batch."""
+        with Session(self.engine) as s:
+            audit = s.execute(select(func.max(RegistryAudit.id))).scalar()
+            calibration = s.execute(select(func.max(CalibrationRecord.id))).scalar()
+        return int(audit or 0), int(calibration or 0)
+
     def calibration(self) -> VoiceCalibration | None:
         with Session(self.engine) as s:
             row = s.execute(select(CalibrationRecord).where(CalibrationRecord.current)

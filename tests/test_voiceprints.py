@@ -388,3 +388,26 @@ def test_the_batched_search_picks_what_scoring_every_voiceprint_picks(sqlite_url
         assert found.index[k] == best
         assert found.score[k] == pytest.approx(float(scores[best]), rel=1e-5)
         assert found.raw[k] == pytest.approx(float(raw[best]), abs=1e-5)
+
+
+def test_a_running_verifier_stops_matching_an_artist_at_the_batch_after_the_opt_out(any_url: str) -> None:
+    store = VoiceprintStore(any_url)
+    enroll(store, "a0", basis(0)[None])
+    enroll(store, "a1", basis(1)[None])
+    verifier = EcapaVerifier()
+    loaded = LoadedVerifier(None, store.voiceprints(), 0.5, MODEL, RAW, MEAN, store, store.generation())
+    row = ManifestRow("u1", "file:///x.wav", "t", "n", "d", "up", dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    track = TrackInput(row, np.zeros(16000, np.float32), 16000, 1.0, [], {})
+    voice = unit(basis(0) + 0.1 * basis(2))[None]
+
+    def matched() -> str | None:
+        return verifier._verify(track, voice, [(0.0, 2.0)], verifier.current(loaded)).matched_artist_id
+
+    assert matched() == "a0"
+    unchanged = loaded.voiceprints
+    assert matched() == "a0" and loaded.voiceprints is unchanged  # no change: no reload
+    store.optout("a0", actor="test")
+    assert matched() is None  # the next batch already matches against the registry without a0
+    assert loaded.voiceprints.artist_ids == ("a1",) and loaded.generation == store.generation()
+    enroll(store, "a2", basis(2)[None])
+    assert verifier.current(loaded).voiceprints.row_of.keys() == {"a1", "a2"}
