@@ -22,6 +22,7 @@ import math
 import numpy as np
 
 DEFAULT_TOP_K = 50
+CHUNK_ROWS = 32_768  # embeddings scored per block, so memory stays bounded at any registry size
 
 
 def top_k_stats(scores: np.ndarray, top_k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -33,7 +34,7 @@ def top_k_stats(scores: np.ndarray, top_k: int) -> tuple[np.ndarray, np.ndarray]
 
 
 def cohort_stats(embeddings: np.ndarray, cohort: np.ndarray, top_k: int = DEFAULT_TOP_K,
-                 chunk_rows: int = 32_768) -> tuple[np.ndarray, np.ndarray]:
+                 chunk_rows: int = CHUNK_ROWS) -> tuple[np.ndarray, np.ndarray]:
     """Per embedding: mean and std of its top-k cosine scores against the cohort.
 
     ``chunk_rows`` embeddings at a time, so a million voiceprints against a cohort of

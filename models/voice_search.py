@@ -26,9 +26,9 @@ import dataclasses
 
 import numpy as np
 
-from models.asnorm import as_norm
+from models.asnorm import CHUNK_ROWS, as_norm, cohort_stats
 
-CHUNK_ROWS = 32_768  # 1,000 query rows × 32,768 voiceprints × 4 B = 128 MiB of scores per chunk
+# CHUNK_ROWS: 1,000 query rows × 32,768 voiceprints × 4 B = 128 MiB of scores per chunk
 BLOCK = 512  # voiceprints per AS-norm bound: few enough that their statistics are close (`search_order`)
 # Raw-score slack for the skip test: the exact scores are float32, the bound float64.
 TAU_MARGIN = 1e-4
@@ -78,7 +78,7 @@ def best_matches(queries: np.ndarray, matrix: np.ndarray, owners: np.ndarray | N
         block = np.asarray(matrix[start: start + chunk_rows], dtype=np.float32)
         scores = queries @ block.T
         if query_stats is None or enrol is None:
-            state.update_raw(scores, start)
+            state.fold_every_row(scores, scores, start)
         else:
             stop = start + len(block)
             state.update_normalised(scores, query_stats, (enrol[0][start:stop], enrol[1][start:stop]), start)
@@ -107,10 +107,11 @@ class _Search:
         self.row_idx[won], self.row_score[won], self.row_raw[won] = idx[better], top[better], raw[better]
         np.maximum.at(self.track_best, self.owners[won], top[better].astype(np.float64))
 
-    def update_raw(self, scores: np.ndarray, start: int) -> None:
+    def fold_every_row(self, scores: np.ndarray, raw: np.ndarray, start: int) -> None:
+        """Fold each row's best of a whole chunk (``scores`` on the operating scale, ``raw`` the cosines)."""
+        every = np.arange(len(scores))
         idx = np.argmax(scores, axis=1)
-        top = scores[np.arange(len(scores)), idx]
-        self.fold(np.arange(len(scores)), top, idx + start, top)
+        self.fold(every, scores[every, idx], idx + start, raw[every, idx])
 
     def update_normalised(self, scores: np.ndarray, query_stats: Stats, enrol: Stats, start: int) -> None:
         """AS-norm only the (row, block) pieces whose raw maximum could beat the row's track best (module doc)."""
@@ -143,11 +144,8 @@ class _Search:
         self.fold(rows[pick], top[pick], start + bs[pick] * BLOCK + col[pick], at_raw[pick])
 
     def normalise_whole(self, scores: np.ndarray, query_stats: Stats, enrol: Stats, start: int) -> None:
-        normed = as_norm(scores, query_stats, enrol)
-        self.normalised_blocks += normed.shape[0] * -(-normed.shape[1] // BLOCK)
-        idx = np.argmax(normed, axis=1)
-        every = np.arange(len(normed))
-        self.fold(every, normed[every, idx], idx + start, scores[every, idx])
+        self.normalised_blocks += scores.shape[0] * -(-scores.shape[1] // BLOCK)
+        self.fold_every_row(as_norm(scores, query_stats, enrol), scores, start)
 
     def result(self) -> Matches:
         index = np.full(self.n_tracks, -1, dtype=np.int64)
@@ -183,6 +181,16 @@ def _raw_floor(best: np.ndarray, mq: np.ndarray, sq: np.ndarray, me_b: np.ndarra
     with np.errstate(invalid="ignore"):
         tau = np.where(need >= 0, need / (1.0 / sq[:, None] + a_max), need / (1.0 / sq[:, None] + a_min))
     return np.where(np.isfinite(best)[:, None], tau - TAU_MARGIN, -np.inf)
+
+
+def prepare(matrix: np.ndarray, cohort: np.ndarray, top_k: int, chunk_rows: int = CHUNK_ROWS
+            ) -> tuple[np.ndarray, np.ndarray, Stats]:
+    """What a registry does once when it loads: every voiceprint's AS-norm statistics against the cohort, and the
+    rows put in `search_order`. Returns (order, reordered matrix, reordered statistics); row i of the result is
+    row ``order[i]`` of ``matrix``."""
+    stats = cohort_stats(matrix, cohort, top_k, chunk_rows)
+    order = search_order(stats, chunk_rows)
+    return order, matrix[order], (stats[0][order], stats[1][order])
 
 
 def search_order(enrol: Stats, chunk_rows: int = CHUNK_ROWS) -> np.ndarray:

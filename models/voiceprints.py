@@ -47,8 +47,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from models.asnorm import DEFAULT_TOP_K, VoiceCalibration, cohort_stats
-from models.voice_search import search_order
+from models.asnorm import DEFAULT_TOP_K, VoiceCalibration
+from models.voice_search import prepare
 from trackguard.sql import create_all_tolerant, get_engine
 
 POLICIES = ("block", "allow_licensed", "monitor")
@@ -389,9 +389,10 @@ class VoiceprintStore:
     def generation(self) -> tuple[int, int]:
         """Changes whenever the registry does: the newest audit record (every enrolment, policy change and
         opt-out writes one) and the newest calibration. Cheap enough to ask before every batch."""
+        newest = select(select(func.max(RegistryAudit.id)).scalar_subquery(),
+                        select(func.max(CalibrationRecord.id)).scalar_subquery())
         with Session(self.engine) as s:
-            audit = s.execute(select(func.max(RegistryAudit.id))).scalar()
-            calibration = s.execute(select(func.max(CalibrationRecord.id))).scalar()
+            audit, calibration = s.execute(newest).one()  # one round trip: this runs before every batch
         return int(audit or 0), int(calibration or 0)
 
     def calibration(self) -> VoiceCalibration | None:
@@ -437,10 +438,9 @@ class VoiceprintStore:
                 raise ValueError(f"cohort embeddings have {cohort.shape[1]} dimensions, voiceprints "
                                  f"{matrix.shape[1]}: they come from different speaker encoders; rebuild the cohort "
                                  "(`trackguard artists calibrate --cohort-from-corpus`)")
-            stats = cohort_stats(matrix, cohort, top_k)
             # rows in the search's order (`models.voice_search.search_order`): it skips more AS-norm work
-            order = search_order(stats)
-            ids, matrix, stats = tuple(ids[i] for i in order), matrix[order], (stats[0][order], stats[1][order])
+            order, matrix, stats = prepare(matrix, cohort, top_k)
+            ids = tuple(ids[i] for i in order)
         return Voiceprints(ids, matrix.astype(np.float32), profiles, cohort, stats, top_k, calibration)
 
     def audit(self, artist_id: str | None = None) -> list[dict[str, Any]]:

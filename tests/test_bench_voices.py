@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from models.asnorm import as_norm, cohort_stats
-from models.voice_search import best_matches
+from models.voice_search import best_matches, prepare
 from tests.test_eval_voices import F0, StubEncoder, tone
 from trackguard.bench.voices import (
     Track,
@@ -18,7 +18,6 @@ from trackguard.bench.voices import (
     encode_rows,
     exhaustive_top1,
     full_track_embedding,
-    prepare_registry,
     random_unit,
     trial_eer,
 )
@@ -45,7 +44,7 @@ def test_exhaustive_baseline_is_chunked_without_changing_the_top1() -> None:
 
 def test_exhaustive_asnorm_baseline_and_the_prepared_registry_agree_with_unchunked_scoring() -> None:
     matrix, queries, cohort = random_unit(3001, seed=5), random_unit(40, seed=6), random_unit(300, seed=7)
-    ordered, stats = prepare_registry(matrix, cohort, top_k=20, chunk_rows=700)
+    _, ordered, stats = prepare(matrix, cohort, top_k=20, chunk_rows=700)
     assert sorted(map(tuple, ordered)) == sorted(map(tuple, matrix))  # the same voiceprints, reordered
     whole = cohort_stats(ordered, cohort, 20)
     np.testing.assert_allclose(stats[0], whole[0], rtol=1e-5)

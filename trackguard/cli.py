@@ -216,6 +216,7 @@ def _eval_spam(a: argparse.Namespace) -> int:
 def _eval_voices(a: argparse.Namespace) -> int:
     from models.eval_voices import evaluate_voices
     from trackguard.reports.common import fmt
+    from trackguard.reports.voices_report import format_interval
 
     home = Home.from_env()
     corpus = Path(a.corpus)
@@ -232,7 +233,7 @@ def _eval_voices(a: argparse.Namespace) -> int:
                   f"impostor {r['n_impostor']})")
     op = m["operating_point"]
     label = "calibrated" if op["calibrated"] else "UNCALIBRATED default"
-    far_ci, frr_ci = (" – ".join(fmt(x) for x in op[key]) for key in ("far_ci95", "frr_ci95"))
+    far_ci, frr_ci = format_interval(op["far_ci95"]), format_interval(op["frr_ci95"])
     print(f"at threshold {fmt(op['threshold'])} on {op['score']} ({label}): FAR {fmt(op['far'])} "
           f"({op['n_false_accept']}/{op['n_impostor']}; 95 % CI {far_ci}), FRR {fmt(op['frr'])} "
           f"({op['n_false_reject']}/{op['n_target']}; 95 % CI {frr_ci})")

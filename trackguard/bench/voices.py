@@ -43,7 +43,7 @@ import pandas as pd
 import torch
 
 from models.asnorm import DEFAULT_TOP_K, as_norm, cohort_stats
-from models.voice_search import CHUNK_ROWS, Matches, best_matches, search_order, track_owners
+from models.voice_search import CHUNK_ROWS, Matches, best_matches, prepare, track_owners
 from trackguard.bench.report import format_table, machine
 from trackguard.home import Home
 
@@ -67,15 +67,6 @@ def random_unit(n: int, dim: int = DIM, seed: int = 0, chunk_rows: int = CHUNK_R
         block /= np.linalg.norm(block, axis=1, keepdims=True)
         out[start: start + len(block)] = block
     return out
-
-
-def prepare_registry(matrix: np.ndarray, cohort: np.ndarray, top_k: int = DEFAULT_TOP_K,
-                     chunk_rows: int = CHUNK_ROWS) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
-    """What the registry does once at load (`VoiceprintStore.voiceprints`): every voiceprint's AS-norm statistics,
-    and the rows put in the search's order. Returns the reordered matrix and statistics."""
-    stats = cohort_stats(matrix, cohort, top_k, chunk_rows)
-    order = search_order(stats, chunk_rows)
-    return matrix[order], (stats[0][order], stats[1][order])
 
 
 def exhaustive_top1(queries: np.ndarray, matrix: np.ndarray, chunk_rows: int = CHUNK_ROWS,
@@ -138,7 +129,7 @@ def matching_rows(sizes: Sequence[int], n_queries: int = N_QUERIES, cohort_size:
         repeats = 3 if n <= 100_000 else 1
         best_matches(queries[:8], matrix[: min(len(matrix), chunk_rows)])  # warm-up (BLAS threads)
         t0 = time.perf_counter()
-        matrix, stats = prepare_registry(matrix, cohort, top_k, chunk_rows)
+        _, matrix, stats = prepare(matrix, cohort, top_k, chunk_rows)  # as the registry does at load
         stats_s = time.perf_counter() - t0
         raw_s, _ = _best_seconds(partial(best_matches, queries, matrix, chunk_rows=chunk_rows), repeats)
         # the queries' own cohort statistics are per batch, so they are inside every timed AS-norm call

@@ -439,7 +439,7 @@ def _level_section(m: Mapping[str, Any]) -> str:
                               "mean target score", "mean impostor score"), rows))
 
 
-def _interval(ci: Sequence[float | None]) -> str:
+def format_interval(ci: Sequence[float | None]) -> str:
     low, high = ci
     return "–" if low is None or high is None or np.isnan(low) else f"{fmt(low)}–{fmt(high)}"
 
@@ -450,8 +450,8 @@ def _operating_section(m: Mapping[str, Any]) -> str:
               "n false reject", "n target")
 
     def row(name: str, n_uploads: int, r: Mapping[str, Any]) -> tuple[Any, ...]:
-        return (name, n_uploads, r["far"], _interval(r["far_ci95"]), r["n_false_accept"], r["n_impostor"],
-                r["frr"], _interval(r["frr_ci95"]), r["n_false_reject"], r["n_target"])
+        return (name, n_uploads, r["far"], format_interval(r["far_ci95"]), r["n_false_accept"], r["n_impostor"],
+                r["frr"], format_interval(r["frr_ci95"]), r["n_false_reject"], r["n_target"])
 
     rows = [row("all", m["n_uploads"], op)]
     rows += [row(g, r["n_uploads"], r) for g, r in op["by_condition"].items()]
