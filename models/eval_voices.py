@@ -6,10 +6,11 @@ that artist's. A clone carries the voice it imitates, so for matching it counts 
 that artist's voice: the verifier's job is to say whose voice it hears, and the
 detector's to say whether it is synthetic.
 
-Each upload is embedded exactly as the sweep's verifier embeds it (the best
-vocal-activity windows, 3 × 2-s crops, `models.voice_embeddings`), scored by raw
-cosine against each centroid and, when the registry holds a cohort, by AS-norm.
-Variants of the track embedding (one window, eight windows, three windows at fixed
+Each upload is embedded exactly as the sweep's verifier embeds it (of the best
+vocal-activity windows, the 3 whose 2-s crops carry the most voice-band power,
+`models.voice_embeddings`), scored by raw cosine against each centroid and, when the
+registry holds a cohort, by AS-norm. Variants of the track embedding (one window,
+eight windows, the first three windows by vocal score, three windows at fixed
 positions instead of vocal-activity selection, and the whole track in one pass) are
 scored on the same trials so the report can say what helps when accompaniment is
 loud, and whether the windowed path gives up accuracy for its speed. Embeddings are cached
@@ -35,6 +36,7 @@ from models.verifier import (
     BEST_WINDOW,
     MEAN,
     RAW,
+    VOCAL_SCORE,
     OperatingPoint,
     operating_point,
     score_matrix,
@@ -66,14 +68,16 @@ class Variant:
     description: str
 
 
-VERIFIER = Variant("raw", "verifier: the 3 best vocal-activity windows, 2-s centre crops, pooled as the verifier's "
-                          "`pooling` says (the sweep's path)")
+VERIFIER = Variant("raw", "verifier: of the vocal-activity windows, the 3 whose 2-s centre crops carry the most "
+                          "voice-band power, pooled as the verifier's `pooling` says (the sweep's path)")
 POOLING_VARIANT = {BEST_WINDOW: "raw_best3", MEAN: "raw_mean3"}  # the same windows, the other pooling
 VARIANTS = (
     Variant("raw_mean3", "the verifier's 3 windows, mean embedding (pooling mean)"),
     Variant("raw_best3", "the verifier's 3 windows, best window per artist (pooling best-window)"),
-    Variant("raw_vocal1", "1 best vocal-activity window, 2-s crop"),
-    Variant("raw_vocal8", "mean of the 8 best vocal-activity windows, 2-s crops"),
+    Variant("raw_vocal1", "1 window: the verifier's crop with the most voice-band power"),
+    Variant("raw_vocal8", "mean of 8 windows: the 8 vocal-activity crops with the most voice-band power"),
+    Variant("raw_vocalscore3", "mean of the first 3 vocal-activity windows by vocal score, 2-s crops (crop choice "
+                               "vocal-score)"),
     Variant("raw_fixed3", "mean of 3 fixed, evenly spaced 2-s crops (no vocal-activity selection)"),
     Variant("raw_full", "whole track in one SpeechBrain encode_batch call (no windows; `bench voices` baseline)"),
 )
@@ -278,6 +282,9 @@ def _embed_all(uploads: pd.DataFrame, encoder: Any, model_id: str, cache_dir: Pa
         progress("embedding variants: 8 vocal windows")
         eight = embed_uploads(ok, encoder, model_id, cache_dir, Windowing(n_windows=8))
         extra["raw_vocal8"] = {u: v.track for u, v in eight.items()}
+        progress("embedding variants: the first 3 windows by vocal score")
+        by_score = embed_uploads(ok, encoder, model_id, cache_dir, Windowing(crop_choice=VOCAL_SCORE))
+        extra["raw_vocalscore3"] = {u: v.track for u, v in by_score.items()}
         progress("embedding variants: 3 fixed windows")
         extra["raw_fixed3"] = embed_uploads_with(ok, encoder, model_id, cache_dir, "fixed-even-3x2s")
         progress("embedding variants: whole tracks (slow on first run: seconds per upload)")
@@ -372,7 +379,7 @@ def evaluate_voices(corpus_dir: Path, out_dir: Path, db_url: str | None = None, 
                     "AS-norm cohort left out: AS-norm would find their own voice in the cohort)" if in_cohort else "")
                  + ". Every figure below is measured on synthetic data."),
         "command": command or f"trackguard eval voices --corpus {corpus_dir} --out {out_dir}",
-        "enrolled": list(prints.artist_ids),
+        "enrolled": sorted(prints.artist_ids),
         "n_vocal_uploads": n_all,
         "cohort_voices_left_out": sorted(in_cohort),
         "skipped_undecodable": skipped,

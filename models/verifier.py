@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from features.windows import VOICE_BAND_HZ
 from models.asnorm import as_norm, cohort_stats
 from models.base import TrackInput, TrackScorer, VerifierOutput, register
 from models.voice_search import Matches, best_matches, track_owners
@@ -41,6 +42,14 @@ AS_NORM, RAW = "as-norm", "raw"
 # "Singer verification"); `trackguard eval voices` scores both on every run.
 BEST_WINDOW, MEAN = "best-window", "mean"
 POOLINGS = (BEST_WINDOW, MEAN)
+# Which of a track's vocal-activity windows are embedded (policy ``crop_choice``): the
+# ones whose crop carries the most voice-band power, or the first by vocal score. Over
+# a steady accompaniment a louder voice band means the voice is singing there; the
+# vocal score (harmonicity, syllabic modulation, band share) saturates on most windows
+# of a mix, so its first windows are often accompaniment between phrases. Measured by
+# `trackguard eval voices` (variant raw_vocalscore3).
+VOICE_BAND, VOCAL_SCORE = "voice-band", "vocal-score"
+CROP_CHOICES = (VOICE_BAND, VOCAL_SCORE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,6 +71,7 @@ class LoadedVerifier:
     # With a store, `EcapaVerifier.current` reloads the voiceprints when the registry's generation changes.
     store: VoiceprintStore | None = None
     generation: tuple[int, int] = (0, 0)
+    crop_choice: str = VOICE_BAND
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False, compare=False)
 
 
@@ -71,17 +81,36 @@ def check_pooling(pooling: str) -> str:
     return pooling
 
 
-def scorer_id(model_id: str, pooling: str) -> str:
-    """What a calibration is valid for: the speaker encoder and the pooling that turns windows into a track score
-    (a threshold measured on one does not hold for the other, so `operating_point` compares this id)."""
-    return model_id if check_pooling(pooling) == MEAN else f"{model_id}+{pooling}"
+def check_crop_choice(choice: str) -> str:
+    if choice not in CROP_CHOICES:
+        raise ValueError(f"crop_choice must be one of {CROP_CHOICES}, got {choice!r}")
+    return choice
 
 
-def crop_windows(track: TrackInput, n: int, crop_s: float) -> tuple[np.ndarray, list[tuple[float, float]]]:
-    """Centre crops of the track's best vocal windows, as a [k, crop] array."""
+def scorer_id(model_id: str, pooling: str, crop_choice: str = VOICE_BAND) -> str:
+    """What a calibration is valid for: the speaker encoder, the pooling that turns windows into a track score
+    and how the windows are chosen (a threshold measured on one does not hold for another, so
+    `operating_point` compares this id)."""
+    pooled = model_id if check_pooling(pooling) == MEAN else f"{model_id}+{pooling}"
+    return f"{pooled}+crops:{check_crop_choice(crop_choice)}"
+
+
+def voice_band_power(crops: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Power [k] of each crop [k, n] in the voice band (`features.windows.VOICE_BAND_HZ`), Hann-tapered."""
+    spectrum = np.abs(np.fft.rfft(crops * np.hanning(crops.shape[1]).astype(np.float32), axis=1)) ** 2
+    freqs = np.fft.rfftfreq(crops.shape[1], 1.0 / sample_rate)
+    band = (freqs >= VOICE_BAND_HZ[0]) & (freqs <= VOICE_BAND_HZ[1])
+    return np.asarray(spectrum[:, band].sum(axis=1))
+
+
+def crop_windows(track: TrackInput, n: int, crop_s: float, choice: str = VOICE_BAND
+                 ) -> tuple[np.ndarray, list[tuple[float, float]]]:
+    """Centre crops of ``n`` of the track's vocal windows, as a [k, crop] array, chosen by ``choice``
+    (`CROP_CHOICES`): the crops with the most voice-band power, or the first windows (best vocal score)."""
     sr, size = track.sample_rate, int(crop_s * track.sample_rate)
+    candidates = track.windows if check_crop_choice(choice) == VOICE_BAND else track.windows[:n]
     crops, spans = [], []
-    for start_s, end_s, _ in track.windows[:n]:
+    for start_s, end_s, _ in candidates:
         mid = int((start_s + end_s) / 2 * sr)
         lo = max(0, min(mid - size // 2, len(track.samples) - size))
         piece = track.samples[lo: lo + size]
@@ -89,7 +118,11 @@ def crop_windows(track: TrackInput, n: int, crop_s: float) -> tuple[np.ndarray, 
             piece = np.pad(piece, (0, size - len(piece)))
         crops.append(piece)
         spans.append((lo / sr, (lo + size) / sr))
-    return np.stack(crops).astype(np.float32), spans
+    stacked = np.stack(crops).astype(np.float32)
+    if choice == VOICE_BAND and len(crops) > n:
+        keep = np.argsort(-voice_band_power(stacked, sr), kind="stable")[:n]
+        return stacked[keep], [spans[i] for i in keep]
+    return stacked, spans
 
 
 def _unit_mean(window_emb: np.ndarray) -> np.ndarray:
@@ -186,8 +219,9 @@ def operating_point(prints: Voiceprints, model_id: str, override: float | None =
 
 @register("verifier", "ecapa")
 class EcapaVerifier(TrackScorer[LoadedVerifier]):
-    """Params: ``db_url`` (voiceprint registry), ``n_windows`` (3), ``crop_s`` (2.0), ``pooling`` (``mean`` or
-    ``best-window``; the calibration must have been measured with the same), ``threshold``,
+    """Params: ``db_url`` (voiceprint registry), ``n_windows`` (3), ``crop_s`` (2.0), ``crop_choice``
+    (``voice-band`` or ``vocal-score``), ``pooling`` (``mean`` or ``best-window``; the calibration must have been
+    measured with the same pooling and crop choice), ``threshold``,
     ``screen_synthetic_score`` (run only when the detector score reaches it, or the upload is delivered to an
     enrolled artist's profile; 0 matches everything)."""
 
@@ -201,13 +235,14 @@ class EcapaVerifier(TrackScorer[LoadedVerifier]):
         prints = store.voiceprints()
         model_id = speaker_model_id(self.artifact_path)
         pooling = str(self.params.get("pooling", MEAN))
-        point = self._operating_point(prints, model_id, pooling)
+        crop_choice = check_crop_choice(str(self.params.get("crop_choice", VOICE_BAND)))
+        point = self._operating_point(prints, scorer_id(model_id, pooling, crop_choice))
         return LoadedVerifier(encoder, prints, point.threshold, model_id, point.normalisation, pooling, store,
-                              generation)
+                              generation, crop_choice)
 
-    def _operating_point(self, prints: Voiceprints, model_id: str, pooling: str) -> OperatingPoint:
+    def _operating_point(self, prints: Voiceprints, scorer: str) -> OperatingPoint:
         override = self.params.get("threshold")
-        point = operating_point(prints, scorer_id(model_id, pooling), None if override is None else float(override))
+        point = operating_point(prints, scorer, None if override is None else float(override))
         if prints.artist_ids and not point.calibrated:
             log.warning("voice matching is not calibrated: %s", point.why)
         else:
@@ -226,7 +261,7 @@ class EcapaVerifier(TrackScorer[LoadedVerifier]):
             generation = model.store.generation()
             if generation != model.generation:
                 prints = model.store.voiceprints()
-                point = self._operating_point(prints, model.model_id, model.pooling)
+                point = self._operating_point(prints, scorer_id(model.model_id, model.pooling, model.crop_choice))
                 with model.lock:
                     model.voiceprints, model.threshold, model.normalisation = prints, point.threshold, \
                         point.normalisation
@@ -247,7 +282,7 @@ class EcapaVerifier(TrackScorer[LoadedVerifier]):
         outputs = [VerifierOutput(None, None, skipped=True) for _ in batch]
         if not todo:
             return outputs
-        crops = [crop_windows(batch[i], n, crop_s) for i in todo]
+        crops = [crop_windows(batch[i], n, crop_s, model.crop_choice) for i in todo]
         stacked = torch.from_numpy(np.concatenate([c for c, _ in crops]))
         window_emb = embed_windows(model.encoder, stacked).cpu().numpy()
         per_track = np.split(window_emb, np.cumsum([len(c) for c, _ in crops])[:-1])

@@ -5,8 +5,9 @@ uploads; ECAPA costs ≈ 0.25 s per 2-s window on 2 CPU cores, so each upload is
 embedded once and kept as one ``.npz`` keyed on its URI, its file identity (size,
 mtime), the speaker model id and the windowing (see `cache_key`).
 
-The windows are the verifier's: the track's best vocal-activity windows (4 s, hop
-2 s; policy ``windows``), centre-cropped to ``crop_s`` (`models.verifier.crop_windows`).
+The windows are the verifier's: of the track's best vocal-activity windows (4 s, hop
+2 s, up to 16; policy ``windows``), the ``n_windows`` whose ``crop_s`` centre crops carry
+the most voice-band power (`models.verifier.crop_windows`).
 Core function `embed_samples` takes audio; `embed_uploads` is the path-taking wrapper.
 """
 
@@ -26,10 +27,10 @@ import torch
 from features.io import file_identity
 from features.windows import vocal_activity_windows
 from models.base import TrackInput
-from models.verifier import crop_windows
+from models.verifier import VOICE_BAND, crop_windows
 from trackguard.contracts import ManifestRow, TrackguardError
 
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"  # 2: crops chosen by `Windowing.crop_choice`
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +42,7 @@ class Windowing:
     max_windows: int = 16
     n_windows: int = 3
     crop_s: float = 2.0
+    crop_choice: str = VOICE_BAND
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +68,7 @@ def embed_samples(upload_id: str, samples: np.ndarray, sample_rate: int, encoder
                                    max_windows=windowing.max_windows)
     track = TrackInput(_placeholder_row(upload_id), samples, sample_rate, len(samples) / sample_rate,
                        [(w.start_s, w.end_s, w.vocal_score) for w in found], {})
-    crops, spans = crop_windows(track, windowing.n_windows, windowing.crop_s)
+    crops, spans = crop_windows(track, windowing.n_windows, windowing.crop_s, windowing.crop_choice)
     emb = embed_windows(encoder, torch.from_numpy(crops)).numpy().astype(np.float32)
     mean = emb.mean(axis=0)
     return UploadVoice(upload_id, (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32), emb, spans)

@@ -16,15 +16,19 @@ from typing import Any
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 from scipy.signal import resample_poly
 
 from models.voiceprints import ConsentError, VoiceprintStore
+from tests.audio_factory import chord
 from trackguard import cli
 from trackguard.enrol import (
     MIN_VOICE_AGREEMENT,
     EnrolmentError,
     enroll_artist,
     reference_embedding,
+    reference_window_embeddings,
+    under_backing,
     voice_agreement,
 )
 
@@ -120,3 +124,61 @@ def test_one_voice_is_accepted_two_voices_are_refused(encoder: Any, tmp_path: Pa
     assert store.policies() == {}
     assert enroll_artist(store, encoder, "a1", "A", "block", "label:test", [single]) == 1
     assert store.biometric_rows("a1")["voiceprint_embeddings"] == 1
+
+
+# ---------------------------------------------------------------------------- backing-track augmentation
+
+
+def test_under_backing_mixes_each_crop_at_the_asked_ratio_seeded_by_the_crop() -> None:
+    rng = np.random.default_rng(0)
+    crops = (0.05 * rng.standard_normal((2, SR))).astype(np.float32)  # quiet: no peak rescaling
+    for ratio in (9.0, 0.0):
+        mixed = under_backing(crops, SR, ratio)
+        added = mixed.astype(np.float64) - crops
+        measured = 10 * np.log10((crops.astype(np.float64) ** 2).mean(axis=1) / (added**2).mean(axis=1))
+        np.testing.assert_allclose(measured, ratio, atol=0.01)
+        np.testing.assert_array_equal(mixed, under_backing(crops, SR, ratio))  # same audio, same backing
+    assert not np.allclose(under_backing(crops[:1], SR, 0.0), under_backing(crops[1:], SR, 0.0))
+
+
+@needs_espeak
+def test_enrolment_embeds_each_window_alone_and_under_each_backing_ratio(encoder: Any, tmp_path: Path) -> None:
+    voice = np.concatenate([espeak(LOW_MALE, s, tmp_path) for s in SENTENCES])
+    alone = reference_window_embeddings(voice, SR, encoder, "ref", backing_db=())
+    both = reference_window_embeddings(voice, SR, encoder, "ref", backing_db=(6.0, 0.0))
+    k = len(alone)
+    assert k >= 4 and both.shape == (3 * k, 192)
+    np.testing.assert_allclose(both[:k], alone, atol=1e-5)  # the windows alone come first, unchanged
+    np.testing.assert_allclose(both, reference_window_embeddings(voice, SR, encoder, "ref", backing_db=(6.0, 0.0)),
+                               atol=1e-6)  # enrolling the same audio again gives the same voiceprint
+    at_6db, at_0db = (np.sum(both[i * k:(i + 1) * k] * alone, axis=1).mean() for i in (1, 2))
+    assert at_0db < at_6db < 0.99  # a louder backing moves the embedding further from the voice alone
+
+
+@needs_espeak
+def test_a_voiceprint_enrolled_with_backing_is_closer_to_the_voice_inside_a_mix(encoder: Any, tmp_path: Path) -> None:
+    from models.speaker import embed_windows
+
+    reference = np.concatenate([espeak(LOW_MALE, s, tmp_path) for s in SENTENCES])
+    sung = espeak(LOW_MALE, "Under the bridge we met again and the music carried us home tonight.", tmp_path)
+    pad = chord(SR, len(sung) / SR, freqs=(196.0, 246.9, 293.7))  # another accompaniment than enrolment's backing
+    in_mix = sung + pad[: len(sung)] * np.sqrt(np.mean(sung**2) / np.mean(pad**2))  # 0 dB
+    query = embed_windows(encoder, torch.from_numpy(in_mix[None, : 3 * SR].astype(np.float32))).numpy()[0]
+
+    def centroid(backing_db: tuple[float, ...]) -> np.ndarray:
+        mean = reference_window_embeddings(reference, SR, encoder, "ref", backing_db=backing_db).mean(axis=0)
+        return np.asarray(mean / np.linalg.norm(mean))
+
+    assert float(query @ centroid((9.0, 6.0, 3.0, 0.0))) > float(query @ centroid(()))
+
+
+def test_backing_ratios_on_the_command_line() -> None:
+    import argparse
+
+    assert cli._backing_ratios("9,6,3,0") == (9.0, 6.0, 3.0, 0.0)
+    assert cli._backing_ratios("none") == () == cli._backing_ratios("")
+    with pytest.raises(argparse.ArgumentTypeError, match="--backing-db"):
+        cli._backing_ratios("loud")
+    args = cli.build_parser().parse_args(["artists", "enroll-corpus", "--corpus", "c", "--consent-by", "x",
+                                          "--backing-db", "6,0"])
+    assert args.backing_db == (6.0, 0.0)

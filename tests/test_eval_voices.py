@@ -26,7 +26,7 @@ from models.eval_voices import (
     trial_table,
     unit_rows,
 )
-from models.verifier import DEFAULT_THRESHOLD, operating_point
+from models.verifier import DEFAULT_THRESHOLD, MEAN, operating_point, scorer_id
 from models.voiceprints import Voiceprints
 from trackguard.reports.voices_report import binomial_ci95, eer_block, rates_at, write_voices_report
 
@@ -287,7 +287,8 @@ def test_evaluate_voices_end_to_end_with_a_stub_encoder(tiny_report: Path) -> No
     assert m["n_enrolled"] == 2 and m["skipped_undecodable"] == ["u-broken"]
     assert m["n_uploads"] == 10  # 9 sung + the clone; the instrumental has no voice, the broken file no audio
     assert m["n_target"] == 7 and m["n_impostor"] == 13  # clone counts as art-a's voice
-    assert set(m["variants"]) == {"raw", "raw_best3", "raw_vocal1", "raw_vocal8", "raw_fixed3", "raw_full"}
+    assert set(m["variants"]) == {"raw", "raw_best3", "raw_vocal1", "raw_vocal8", "raw_vocalscore3", "raw_fixed3",
+                                  "raw_full"}
     assert m["operating_point"]["calibrated"] is False and m["operating_point"]["threshold"] == DEFAULT_THRESHOLD
     assert m["by_kind"]["clone"]["n_target"] == 1
     assert m["eer"]["raw"]["eer"] <= 0.25  # different pitches separate even through a stub encoder
@@ -322,7 +323,8 @@ def test_registry_cohort_and_calibration_are_used_and_cohort_voices_left_out(tmp
     cohort = embed_windows(encoder, torch.from_numpy(np.stack(
         [tone(f0, 4.0, seed=700 + i) for i, f0 in enumerate((F0["art-c"], 300.0, 520.0, 610.0, 95.0))]))).numpy()
     store.set_cohort(cohort, ["take"] * 5, ["art-c", None, None, None, None])
-    store.set_calibration(VoiceCalibration(1.5, 0.05, 0.04, 100, "as-norm", 5, 3, "stub@0", "stub trials"))
+    store.set_calibration(VoiceCalibration(1.5, 0.05, 0.04, 100, "as-norm", 5, 3, scorer_id("stub@0", MEAN),
+                                           "stub trials"))
     m = evaluate_voices(corpus, tmp_path / "out", url, encoder=encoder, model_id="stub@0",
                         cache_dir=tmp_path / "cache", variants=False)
     assert m["cohort_voices_left_out"] == ["art-c"]  # AS-norm would find art-c's own voice in the cohort

@@ -66,11 +66,13 @@ def _artists_enroll(a: argparse.Namespace) -> int:
 
     url = a.db_url or Home.from_env().db_url
     store = VoiceprintStore(url)
+    backing = _backing_or_default(a.backing_db)
     n = enroll_artist(store, load_speaker_encoder(a.model_dir), a.artist_id, a.name, a.policy, a.consent_by,
                       a.audio, profile_id=a.profile_id, licensed_partner_ids=a.licensed_partner,
-                      model_id=speaker_model_id(a.model_dir))
+                      model_id=speaker_model_id(a.model_dir), backing_db=backing)
     record_registry_change(url, a.consent_by, "enroll", a.artist_id,
-                           {"policy": a.policy, "n_sources": n, "licensed_partner_ids": list(a.licensed_partner)})
+                           {"policy": a.policy, "n_sources": n, "licensed_partner_ids": list(a.licensed_partner),
+                            "backing_db": list(backing)})
     print(f"enrolled {a.artist_id} from {n} reference recordings (policy {a.policy}, consent by {a.consent_by})")
     return 0
 
@@ -78,7 +80,8 @@ def _artists_enroll(a: argparse.Namespace) -> int:
 def _artists_enroll_corpus(a: argparse.Namespace) -> int:
     from trackguard.enrol import enroll_corpus
 
-    ids = enroll_corpus(Path(a.corpus), a.db_url or Home.from_env().db_url, a.consent_by, a.model_dir)
+    ids = enroll_corpus(Path(a.corpus), a.db_url or Home.from_env().db_url, a.consent_by, a.model_dir,
+                        _backing_or_default(a.backing_db))
     print(f"enrolled {len(ids)} opted-in corpus artists: {', '.join(ids)}")
     return 0
 
@@ -447,6 +450,29 @@ def _add_db(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db-url", default=None, help="database URL (default: SQLite under TRACKGUARD_HOME)")
 
 
+def _backing_ratios(text: str) -> tuple[float, ...]:
+    """``--backing-db`` value: comma-separated dB ratios; '' or 'none' for none."""
+    if text.strip().lower() in ("", "none"):
+        return ()
+    try:
+        return tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"--backing-db takes dB ratios like 9,6,3,0 (or none), not {text!r}") from exc
+
+
+def _add_backing(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backing-db", type=_backing_ratios, default=None, metavar="DB,DB,...",
+                   help="also embed each reference window under a synthetic backing track at these vocal-to-"
+                        "backing ratios (default: trackguard.enrol.BACKING_DB, 9,6,3,0 dB; 'none': a cappella "
+                        "windows only)")
+
+
+def _backing_or_default(value: tuple[float, ...] | None) -> tuple[float, ...]:
+    from trackguard.enrol import BACKING_DB
+
+    return BACKING_DB if value is None else value
+
+
 def _artists_parser(sub: Any) -> None:
     art = sub.add_parser("artists", help="voiceprint registry: enrol, list, show, policy, opt out, calibrate, "
                                         "ledger").add_subparsers(required=True)
@@ -459,12 +485,14 @@ def _artists_parser(sub: Any) -> None:
     p.add_argument("--profile-id", default=None)
     p.add_argument("--licensed-partner", action="append", default=[], help="uploader id of a licensed partner")
     p.add_argument("--model-dir", default=None, help="SpeechBrain speaker model dir (default: pretrained ECAPA)")
+    _add_backing(p)
     _add_db(p)
     p.set_defaults(func=_artists_enroll)
     p = art.add_parser("enroll-corpus", help="enrol the opted-in artists of a generated corpus")
     p.add_argument("--corpus", required=True)
     p.add_argument("--consent-by", required=True)
     p.add_argument("--model-dir", default=None)
+    _add_backing(p)
     _add_db(p)
     p.set_defaults(func=_artists_enroll_corpus)
     p = art.add_parser("list", help="list enrolled artists and their policies")

@@ -2,6 +2,10 @@
 
 Enrolment refuses references it cannot trust: too short, mostly silent, or sung by
 more than one voice (`check_single_voice`), each with a message naming the file.
+Each accepted reference window is embedded alone and mixed under a synthetic backing
+track at every ratio of ``BACKING_DB`` (`features.backing`), and the reference's
+embedding is the mean of them all: uploads mostly sing over an accompaniment, and a
+voiceprint taken from a cappella audio only sits away from the voice inside a mix.
 
 Calibration (`calibrate_corpus`) measures the registry's operating point on a
 labelled corpus: it builds the AS-norm cohort from voices that are *not* enrolled,
@@ -13,14 +17,18 @@ false-accept rate on the impostor trials (`models.asnorm.threshold_for_far`).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
+from features.augment import mix_with
+from features.backing import synthetic_backing
 from features.decode import decode_audio
 from features.stats import audio_stats
 from features.windows import stack_windows, vocal_activity_windows
@@ -48,6 +56,11 @@ REFERENCE_WIN_S, REFERENCE_HOP_S, REFERENCE_MAX_WINDOWS = 3.0, 1.5, 6
 # corpus pairs) pass — it catches a duet or a wrong file, not a sound-alike.
 MIN_VOICE_AGREEMENT = 0.25
 MIN_WINDOWS_FOR_VOICE_CHECK = 4
+# Vocal-to-backing ratios (dB) at which every reference window is also embedded (see
+# the module docstring); () enrols from the a cappella windows alone. 12 to 0 dB is the
+# range of the corpus's mixes; what it changes is measured by `trackguard eval voices`
+# on registries enrolled with and without it (README, "Singer verification").
+BACKING_DB: tuple[float, ...] = (9.0, 6.0, 3.0, 0.0)
 
 
 class EnrolmentError(ValueError):
@@ -75,8 +88,11 @@ def voice_agreement(window_emb: np.ndarray) -> float | None:
     return lowest
 
 
-def reference_window_embeddings(samples: np.ndarray, sample_rate: int, encoder: object, name: str) -> np.ndarray:
-    """Embeddings [k, d] of a reference's best vocal windows; refuses short, silent or multi-voice audio.
+def reference_window_embeddings(samples: np.ndarray, sample_rate: int, encoder: object, name: str,
+                                backing_db: Sequence[float] = BACKING_DB) -> np.ndarray:
+    """Embeddings [k × (1 + len(backing_db)), d] of a reference's best vocal windows: the k windows alone, then
+    the k windows under a synthetic backing at each ratio of ``backing_db``; refuses short, silent or
+    multi-voice audio (judged on the windows alone).
 
     Core function (audio in memory); ``name`` only labels the error messages.
     """
@@ -94,7 +110,24 @@ def reference_window_embeddings(samples: np.ndarray, sample_rate: int, encoder: 
     crops = torch.from_numpy(stack_windows(samples, sample_rate, windows, REFERENCE_WIN_S).astype(np.float32))
     emb = embed_windows(encoder, crops).cpu().numpy()
     check_single_voice(emb, name)
-    return np.asarray(emb, dtype=np.float32)
+    if not backing_db:
+        return np.asarray(emb, dtype=np.float32)
+    mixed = torch.from_numpy(np.concatenate([under_backing(crops.numpy(), sample_rate, ratio) for ratio in backing_db]))
+    return np.concatenate([emb, embed_windows(encoder, mixed).cpu().numpy()]).astype(np.float32)
+
+
+def under_backing(crops: np.ndarray, sample_rate: int, ratio_db: float) -> np.ndarray:
+    """Each crop [k, n] mixed with its own synthetic backing track at ``ratio_db`` vocal over backing.
+
+    The backing is seeded by the crop's own samples, so enrolling the same audio twice
+    gives the same voiceprint.
+    """
+    out = []
+    for crop in np.asarray(crops, dtype=np.float32):
+        seed = int.from_bytes(hashlib.sha256(crop.tobytes()).digest()[:8], "little")
+        backing = synthetic_backing(len(crop), sample_rate, np.random.default_rng([seed, int(ratio_db * 100)]))
+        out.append(mix_with(crop, backing, ratio_db))
+    return np.stack(out).astype(np.float32)
 
 
 def check_single_voice(window_emb: np.ndarray, name: str) -> None:
@@ -109,28 +142,31 @@ def check_single_voice(window_emb: np.ndarray, name: str) -> None:
             "alone")
 
 
-def reference_embedding(path: str, encoder: object) -> np.ndarray:
-    """One embedding for one reference recording; refuses unreadable, short, silent or multi-voice audio."""
+def reference_embedding(path: str, encoder: object, backing_db: Sequence[float] = BACKING_DB) -> np.ndarray:
+    """One embedding for one reference recording (the mean of its windows, alone and under each backing ratio);
+    refuses unreadable, short, silent or multi-voice audio."""
     try:
         audio = decode_audio(path, target_sr=16000, min_duration_s=0.05)
     except TrackguardError as exc:
         raise EnrolmentError(f"{path}: cannot read the reference ({exc.code.value}: {exc.message})") from exc
-    emb = reference_window_embeddings(audio.samples, audio.sample_rate, encoder, path)
+    emb = reference_window_embeddings(audio.samples, audio.sample_rate, encoder, path, backing_db)
     return np.asarray(emb.mean(axis=0), dtype=np.float32)
 
 
 def enroll_artist(store: VoiceprintStore, encoder: object, artist_id: str, name: str, policy: str,
                   consent_by: str, audio: list[str], profile_id: str | None = None,
-                  licensed_partner_ids: list[str] | None = None, model_id: str = "") -> int:
+                  licensed_partner_ids: list[str] | None = None, model_id: str = "",
+                  backing_db: Sequence[float] = BACKING_DB) -> int:
     if not consent_by or not consent_by.strip():
         raise EnrolmentError("refusing to enrol without a consent record: pass --consent-by WHO")
-    embeddings = np.stack([reference_embedding(p, encoder) for p in audio])
+    embeddings = np.stack([reference_embedding(p, encoder, backing_db) for p in audio])
     store.enroll(artist_id, name, policy, consent_by, embeddings, list(audio), profile_id=profile_id,
                  licensed_partner_ids=licensed_partner_ids, model_id=model_id)
     return len(audio)
 
 
-def enroll_corpus(corpus: Path, db_url: str, consent_by: str, model_dir: str | None = None) -> list[str]:
+def enroll_corpus(corpus: Path, db_url: str, consent_by: str, model_dir: str | None = None,
+                  backing_db: Sequence[float] = BACKING_DB) -> list[str]:
     """Enrol every opted-in artist of a generated corpus from its reference recordings."""
     from models.speaker import load_speaker_encoder, speaker_model_id
 
@@ -143,9 +179,10 @@ def enroll_corpus(corpus: Path, db_url: str, consent_by: str, model_dir: str | N
     for a in artists[artists["opted_in"]].itertuples():
         n = enroll_artist(store, encoder, a.artist_id, a.name, a.policy, consent_by, list(a.reference_uris),
                           profile_id=a.profile_id, licensed_partner_ids=list(a.licensed_partner_ids),
-                          model_id=speaker_model_id(model_dir))
+                          model_id=speaker_model_id(model_dir), backing_db=backing_db)
         record_registry_change(db_url, consent_by, "enroll", a.artist_id, {
-            "policy": a.policy, "n_sources": n, "licensed_partner_ids": list(a.licensed_partner_ids)})
+            "policy": a.policy, "n_sources": n, "licensed_partner_ids": list(a.licensed_partner_ids),
+            "backing_db": list(backing_db)})
         enrolled.append(a.artist_id)
     return enrolled
 

@@ -3,9 +3,10 @@
 Two measurements, in one run on this machine:
 
 - ``encode``: the same uploads of a labelled corpus (default: the demo corpus),
-  decoded once (not timed), then embedded (a) the sweep verifier's way: best
-  vocal-activity windows, 3 × 2-s crops, `models.voice_embeddings.embed_samples`
-  (window selection included in the time), and (b) by SpeechBrain's
+  decoded once (not timed), then embedded (a) the sweep verifier's way: of the
+  vocal-activity windows, the 3 whose 2-s crops carry the most voice-band power,
+  `models.voice_embeddings.embed_samples` (window and crop choice included in the
+  time), and (b) by SpeechBrain's
   ``encode_batch`` on the whole track. Per method: tracks/s, real-time factor
   (seconds of audio per second of compute), p50/p95 seconds per track, and the EER
   of its track embeddings against the registry's voiceprints on the same trials
@@ -180,7 +181,7 @@ class Track:
 
 
 def windowed_embedding(encoder: Any, track: Track) -> np.ndarray:
-    """The verifier's window embeddings [3, d]: vocal-activity windows, 3 × 2-s crops."""
+    """The verifier's window embeddings [3, d]: 3 × 2-s crops of vocal-activity windows, chosen as the sweep does."""
     from models.voice_embeddings import Windowing, embed_samples
 
     return embed_samples(track.upload_id, track.samples, SR, encoder, Windowing()).windows

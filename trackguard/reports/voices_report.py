@@ -42,6 +42,7 @@ SCORE_NAMES = {"raw": "raw cosine", "asnorm": "AS-norm"}
 VARIANT_NAMES = {"raw": "3 vocal windows (verifier)", "raw_mean3": "3 vocal windows, mean embedding",
                  "raw_best3": "3 vocal windows, best window",
                  "raw_vocal1": "1 vocal window", "raw_vocal8": "8 vocal windows, mean embedding",
+                 "raw_vocalscore3": "3 windows by vocal score, mean embedding",
                  "raw_fixed3": "3 fixed windows, mean embedding", "raw_full": "whole track"}
 
 UNITS = {
@@ -301,8 +302,8 @@ def findings(m: Mapping[str, Any]) -> list[str]:
                 f"{worst} ({fmt(gaps[worst])}).")
         if len(tgt) > 1 and all(a >= b for a, b in itertools.pairwise(tgt)):
             text += (" Mean target cosine falls as the accompaniment gets louder (" + " → ".join(fmt(t) for t in tgt)
-                     + "): accompaniment inside the crops pulls the track embedding away from the a-cappella "
-                     "voiceprint, which is what costs accuracy in loud mixes.")
+                     + "): accompaniment inside the crops pulls the track embedding away from the voiceprint, "
+                     "which is what costs accuracy in loud mixes.")
         else:
             text += " Mean target cosine does not fall steadily with the accompaniment level on these uploads."
         lines.append(text)
@@ -312,8 +313,11 @@ def findings(m: Mapping[str, Any]) -> list[str]:
     lines += _variant_findings(m)
     loud, quiet = raw[MIXED_LEVELS[1]], raw[MIXED_LEVELS[0]]
     if loud["n_target"] and quiet["n_target"] and loud["eer"] > quiet["eer"]:
-        lines.append("Not measured here, for loud mixes: separating the vocal from the accompaniment before "
-                     "embedding, or enrolling from mixed as well as a-cappella references.")
+        lines.append("In place against loud mixes: voiceprints enrolled from each reference alone and under a "
+                     "synthetic backing track (`trackguard artists enroll --backing-db`; a registry enrolled with "
+                     "`--backing-db none` measures what it brings), and crops chosen by voice-band power (variant "
+                     "raw_vocalscore3 is the vocal-score choice). Not measured here: separating the vocal from the "
+                     "accompaniment before embedding.")
     if "asnorm" in m["eer"]:
         lines.append(f"AS-norm (cohort {m.get('cohort_size')}, top-k {m.get('top_k')}) vs raw cosine, overall "
                      f"EER: {fmt(m['eer']['asnorm']['eer'])} vs {fmt(m['eer']['raw']['eer'])}.")
