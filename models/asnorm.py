@@ -82,11 +82,18 @@ class VoiceCalibration:
     data: str  # what the impostor trials were, in words
 
 
-def threshold_for_far(impostor_scores: np.ndarray, target_far: float) -> tuple[float, float]:
-    """(threshold, measured FAR): the lowest threshold whose FAR on these impostor scores is ≤ ``target_far``.
+_MARGIN = 1e-6  # relative: far above float32 rounding of a recomputed score, far below any real score gap
 
-    A trial is accepted when score ≥ threshold, so the threshold sits just above the
-    impostor score at the (1 − target) quantile.
+
+def threshold_for_far(impostor_scores: np.ndarray, target_far: float) -> tuple[float, float]:
+    """(threshold, measured FAR): a threshold whose FAR on these impostor scores is ≤ ``target_far``, accepting
+    as many impostors as that allows.
+
+    A trial is accepted when score ≥ threshold. The threshold sits halfway between the
+    highest impostor score it must reject (with every impostor tied to it) and the next
+    higher one, not a hair above the first: a borderline trial scored again with other
+    float rounding (another CPU's BLAS, another registry order) then lands on the same
+    side. With no higher impostor (all tied) it sits `_MARGIN` above them.
     """
     scores = np.sort(np.asarray(impostor_scores, dtype=np.float64))[::-1]
     n = len(scores)
@@ -96,5 +103,12 @@ def threshold_for_far(impostor_scores: np.ndarray, target_far: float) -> tuple[f
         need = math.ceil(1 / target_far)
         raise ValueError(f"a FAR of {target_far} cannot be measured on {n} impostor trials (need ≥ {need})")
     allowed = math.floor(target_far * n)  # impostors we may accept
-    threshold = float(np.nextafter(scores[allowed], np.inf)) if allowed < n else float(scores[-1])
+    if allowed >= n:
+        return float(scores[-1]), 1.0
+    rejected = scores[allowed]
+    higher = scores[scores > rejected]
+    if higher.size:
+        threshold = float((rejected + higher[-1]) / 2)
+    else:
+        threshold = float(rejected + _MARGIN * max(1.0, abs(rejected)))
     return threshold, float(np.mean(scores >= threshold))

@@ -411,3 +411,17 @@ def test_a_running_verifier_stops_matching_an_artist_at_the_batch_after_the_opt_
     assert loaded.voiceprints.artist_ids == ("a1",) and loaded.generation == store.generation()
     enroll(store, "a2", basis(2)[None])
     assert verifier.current(loaded).voiceprints.row_of.keys() == {"a1", "a2"}
+
+
+def test_the_threshold_sits_midway_between_impostors_so_rounding_cannot_flip_a_trial() -> None:
+    impostor = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0] * 10)  # 100 trials, 10 at each value
+    threshold, far = threshold_for_far(impostor, 0.1)  # may accept 10: the ten at 1.0
+    assert threshold == pytest.approx(0.95) and far == pytest.approx(0.1)
+    wobble = np.random.default_rng(0).normal(0.0, 1e-5, impostor.shape)  # float32-sized noise on a rescore
+    assert np.mean(impostor + wobble >= threshold) == far
+    threshold, far = threshold_for_far(impostor, 0.15)  # 15 allowed, but the next ten tie at 0.9: none of them
+    assert threshold == pytest.approx(0.95) and far == pytest.approx(0.1)
+    threshold, far = threshold_for_far(np.arange(100.0), 0.01)  # one allowed: 99 accepted, 98 rejected
+    assert threshold == pytest.approx(98.5) and far == pytest.approx(0.01)
+    threshold, far = threshold_for_far(np.full(100, 3.0), 0.01)  # all tied: none accepted, just above them
+    assert 3.0 < threshold < 3.001 and far == 0.0
