@@ -28,7 +28,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from features.resample import resample
 
 VOCAL_THRESHOLD = 0.5
-VOICE_BAND_HZ = (200.0, 4000.0)
+_BAND_HZ = (200.0, 4000.0)
 _F0_HZ = (80.0, 1000.0)
 _MOD_HZ = (2.0, 8.0)
 _ANALYSIS_SR = 8000  # the cues live below 4 kHz: analysing at 8 kHz halves the work
@@ -73,7 +73,7 @@ def _frame_features(x: np.ndarray, sr: int) -> _Frames:
     frames = sliding_window_view(y, _N_FFT)[::_HOP]
     win = np.hanning(_N_FFT + 1)[:-1].astype(np.float32)
     freqs = np.fft.rfftfreq(2 * _N_FFT, 1.0 / _ANALYSIS_SR)
-    band = ((freqs >= VOICE_BAND_HZ[0]) & (freqs <= VOICE_BAND_HZ[1])).astype(np.float32)
+    band = ((freqs >= _BAND_HZ[0]) & (freqs <= _BAND_HZ[1])).astype(np.float32)
     lag_lo, lag_hi = int(_ANALYSIS_SR / _F0_HZ[1]), int(_ANALYSIS_SR / _F0_HZ[0])
     # autocorrelation of the analysis window: dividing by it undoes the taper's decay with lag
     w_ac = np.fft.irfft(np.abs(np.fft.rfft(win, 2 * _N_FFT)) ** 2)[: lag_hi + 1]
@@ -184,6 +184,15 @@ def vocal_activity_windows(
         audible = [(w, e) for w, e in scored if e >= loudest + _SILENT_DB] or scored
         ranked = [w for w, _ in sorted(audible, key=lambda we: (-we[1], we[0].start_s))]
     return ranked[:max_windows] if max_windows is not None else ranked
+
+
+def voice_band_power(crops: np.ndarray, sr: int) -> np.ndarray:
+    """Power [k] of each crop [k, n] in the vocal band (200–4000 Hz), Hann-tapered: over a steady accompaniment,
+    the crops where the voice sings carry the most (`models.verifier.crop_windows` ranks by it)."""
+    spectrum = np.abs(np.fft.rfft(crops * np.hanning(crops.shape[1]).astype(np.float32), axis=1)) ** 2
+    freqs = np.fft.rfftfreq(crops.shape[1], 1.0 / sr)
+    band = (freqs >= _BAND_HZ[0]) & (freqs <= _BAND_HZ[1])
+    return np.asarray(spectrum[:, band].sum(axis=1))
 
 
 def stack_windows(samples: np.ndarray, sr: int, windows: list[Window], win_s: float) -> np.ndarray:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from features.windows import VOICE_BAND_HZ
+from features.windows import voice_band_power
 from models.asnorm import as_norm, cohort_stats
 from models.base import TrackInput, TrackScorer, VerifierOutput, register
 from models.voice_search import Matches, best_matches, track_owners
@@ -93,14 +93,6 @@ def scorer_id(model_id: str, pooling: str, crop_choice: str = VOICE_BAND) -> str
     `operating_point` compares this id)."""
     pooled = model_id if check_pooling(pooling) == MEAN else f"{model_id}+{pooling}"
     return f"{pooled}+crops:{check_crop_choice(crop_choice)}"
-
-
-def voice_band_power(crops: np.ndarray, sample_rate: int) -> np.ndarray:
-    """Power [k] of each crop [k, n] in the voice band (`features.windows.VOICE_BAND_HZ`), Hann-tapered."""
-    spectrum = np.abs(np.fft.rfft(crops * np.hanning(crops.shape[1]).astype(np.float32), axis=1)) ** 2
-    freqs = np.fft.rfftfreq(crops.shape[1], 1.0 / sample_rate)
-    band = (freqs >= VOICE_BAND_HZ[0]) & (freqs <= VOICE_BAND_HZ[1])
-    return np.asarray(spectrum[:, band].sum(axis=1))
 
 
 def crop_windows(track: TrackInput, n: int, crop_s: float, choice: str = VOICE_BAND

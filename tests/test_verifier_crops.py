@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
+from features.windows import voice_band_power
 from models.asnorm import VoiceCalibration
 from models.base import TrackInput
 from models.verifier import (
@@ -18,7 +19,6 @@ from models.verifier import (
     crop_windows,
     operating_point,
     scorer_id,
-    voice_band_power,
 )
 from models.voiceprints import VoiceprintStore
 from tests.audio_factory import chord, voice_like
