@@ -1,4 +1,4 @@
-"""Spectral front ends: log-mel and LFCC. Tensors in, tensors out, on the input's device.
+"""Spectral front ends: log-mel, linear log power and LFCC. Tensors in, tensors out, on the input's device.
 
 Building a torchaudio transform computes its filterbank and window, so each
 configuration is built once per device and cached.
@@ -67,6 +67,27 @@ def log_mel(wave: torch.Tensor, sr: int, n_mels: int = 64, win_ms: float = 25.0,
     with torch.no_grad():
         mel = _mel_transform(sr, n_mels, float(win_ms), float(hop_ms), str(x.device))(x)
     return torch.log(mel.clamp_min(_LOG_FLOOR))
+
+
+@functools.lru_cache(maxsize=32)
+def _power_transform(n_fft: int, win: int, hop: int, device: str) -> torch.nn.Module:
+    t = torchaudio.transforms.Spectrogram(n_fft=n_fft, win_length=win, hop_length=hop, power=2.0)
+    return t.to(device).eval()
+
+
+def log_power(
+    wave: torch.Tensor, sr: int, n_fft: int = 512, win_ms: float = 25.0, hop_ms: float = 10.0
+) -> torch.Tensor:
+    """Natural-log linear-frequency power spectrogram: [B, T] → [B, n_fft // 2 + 1, frames].
+
+    Unlike mel, every band keeps the FFT's resolution up to Nyquist, where vocoder and
+    codec artefacts (noise between harmonics, smeared high bands) live.
+    """
+    x = _as_batch(wave)
+    win = min(_frames_of(win_ms, sr), n_fft)
+    with torch.no_grad():
+        power = _power_transform(int(n_fft), win, _frames_of(hop_ms, sr), str(x.device))(x)
+    return torch.log(power.clamp_min(_LOG_FLOOR))
 
 
 def lfcc(

@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from features.spectral import lfcc, log_mel
+from features.spectral import lfcc, log_mel, log_power
 
 _DYNAMIC_RANGE = 18.42  # natural-log units: 80 dB below the window's loudest mel bin
 
@@ -89,13 +89,19 @@ def _lcnn_block(c_in: int, c_mid: int, c_out: int) -> nn.Sequential:
     )
 
 
+FRONT_ENDS = ("logmel", "linspec", "lfcc")
+
+
 class LCNN(DetectorNet):
     """LCNN-style detector (Lavrentyeva et al., ASVspoof 2017/2019), slimmed for CPU.
 
     Front ends: ``logmel`` — natural-log mel power (``features.spectral.log_mel``),
     floored 80 dB below the window's peak and minus its mean over the whole window,
     so the input level (a gain) carries no information, only the spectral shape and
-    its fine structure do, and digital silence looks like any quiet passage; or
+    its fine structure do, and digital silence looks like any quiet passage;
+    ``linspec`` — natural-log linear-frequency power (``features.spectral.log_power``,
+    ``n_fft // 2 + 1`` bins), normalised the same way: the resolution mel gives up
+    above 1 kHz, where harmonics, the noise between them and codec band limits show; or
     ``lfcc`` — linear-frequency cepstra with deltas (the ASVspoof LFCC-LCNN input),
     each coefficient minus its mean over the window. Body: a strided 5x5 MFM conv,
     then LCNN blocks (1x1 + 3x3 MFM convs, BN, max-pool). Pooling over time is
@@ -115,18 +121,19 @@ class LCNN(DetectorNet):
         dropout: float = 0.3,
         frontend: str = "logmel",
         n_lfcc: int = 20,
+        n_fft: int = 512,
     ) -> None:
         super().__init__(embed_dim, n_families, dropout)
-        if frontend not in ("logmel", "lfcc"):
-            raise ValueError(f"unknown front end {frontend!r}; expected 'logmel' or 'lfcc'")
+        if frontend not in FRONT_ENDS:
+            raise ValueError(f"unknown front end {frontend!r}; expected one of {FRONT_ENDS}")
         self.sample_rate, self.n_mels, self.win_ms, self.hop_ms = sample_rate, n_mels, win_ms, hop_ms
-        self.frontend, self.n_lfcc = frontend, n_lfcc
+        self.frontend, self.n_lfcc, self.n_fft = frontend, n_lfcc, n_fft
         c = list(channels)
         layers: list[nn.Module] = [_mfm_conv(1, c[0], 5, stride=2), nn.BatchNorm2d(c[0])]
         for c_in, c_out in itertools.pairwise(c):
             layers.append(_lcnn_block(c_in, c_in, c_out))
         self.body = nn.Sequential(*layers)
-        n_bins = n_mels if frontend == "logmel" else 3 * n_lfcc
+        n_bins = {"logmel": n_mels, "lfcc": 3 * n_lfcc, "linspec": n_fft // 2 + 1}[frontend]
         freq_out = -(-n_bins // 2) // 2 ** (len(c) - 1)  # the strided conv rounds up, the pools down
         if freq_out < 1:
             raise ValueError(f"{n_bins} feature bins are too few for {len(c)} pooling stages")
@@ -138,7 +145,10 @@ class LCNN(DetectorNet):
             x = lfcc(wave, self.sample_rate, self.n_lfcc, deltas=True, hop_ms=self.hop_ms)
             x = x - x.mean(dim=2, keepdim=True)
         else:
-            x = log_mel(wave, self.sample_rate, self.n_mels, self.win_ms, self.hop_ms)
+            if self.frontend == "linspec":
+                x = log_power(wave, self.sample_rate, self.n_fft, self.win_ms, self.hop_ms)
+            else:
+                x = log_mel(wave, self.sample_rate, self.n_mels, self.win_ms, self.hop_ms)
             # floor relative to the window's peak (not an absolute one), so a gain shifts every value alike
             x = torch.maximum(x, x.amax(dim=(1, 2), keepdim=True) - _DYNAMIC_RANGE)
             x = x - x.mean(dim=(1, 2), keepdim=True)
@@ -274,7 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--arch", default="lcnn", choices=sorted(architectures()))
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 16, 64])
-    ap.add_argument("--frontend", default=None, help="LCNN front end: logmel or lfcc")
+    ap.add_argument("--frontend", default=None, help="LCNN front end: logmel, linspec or lfcc")
     a = ap.parse_args(argv)
     kwargs = {"frontend": a.frontend} if a.frontend else {}
     print(json.dumps(benchmark(a.arch, a.device, batch_sizes=a.batch_sizes, **kwargs), indent=2))

@@ -4,7 +4,9 @@ Tracks are the corpus's vocal clean/clone uploads (as in training). With
 ``split="test"`` only the artifact's own test split (``split.json``: unseen songs
 and unseen voices) is scored, so nothing it was trained or calibrated on is
 counted; ``split="all"`` scores every such upload and is meant for a corpus the
-model never saw (another seed).
+model never saw (another seed); ``split="unseen-voices"`` scores, of another seed's
+corpus, only the uploads sung by voices the model did not train on (corpora of every
+seed share one voice catalogue, so "all" would count the training voices' new songs).
 
 Scoring follows `models.detector.WindowDetector`: the best vocal-activity windows,
 a top-k mean of their logits, the stored calibration. Accuracy vs context repeats
@@ -23,13 +25,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from models.artifact import ArtifactCard
+from models.artifact import ArtifactCard, load_card
 from models.detector import calibrate, load_detector
 from models.spoof_metrics import equal_error_rate, min_dcf
 from models.train_detector import TrackWindows, detector_tracks, load_split, load_windows, read_corpus, track_logits
 from trackguard.home import Home
 
 CONTEXT_WINDOWS = (1, 2, 4, 8)
+UNSEEN_VOICES = "unseen-voices"
+SPLIT_CHOICES = ("test", "dev", "all", UNSEEN_VOICES)
 
 
 def covered_seconds(starts: np.ndarray, win_s: float) -> float:
@@ -44,13 +48,24 @@ def covered_seconds(starts: np.ndarray, win_s: float) -> float:
 def select_tracks(corpus_dir: Path, artifact_dir: Path, split: str) -> pd.DataFrame:
     manifest, labels = read_corpus(corpus_dir)
     tracks = detector_tracks(manifest, labels)
-    if split != "all":
+    if split == UNSEEN_VOICES:
+        tracks = tracks[~tracks["artist"].isin(train_voices(artifact_dir))]
+    elif split != "all":
         ids = set(load_split(artifact_dir).get(split, []))
         tracks = tracks[tracks.index.isin(ids)]
     if tracks.empty:
         raise ValueError(f"no vocal clean/clone uploads of split {split!r} in {corpus_dir}")
     return tracks.assign(codec=[_codec(uri, fmt) for uri, fmt in zip(tracks["audio_uri"],
                                                                       _formats(labels, tracks.index), strict=True)])
+
+
+def train_voices(artifact_dir: Path) -> set[str]:
+    """The voice artist ids the artifact trained on (recorded by `trackguard train detector`)."""
+    voices = load_card(artifact_dir, verify=False).metrics.get("train_voices")
+    if voices is None:
+        raise ValueError(f"{artifact_dir} does not record its training voices (trained before they were "
+                         "recorded): retrain it, or use --split all")
+    return {str(v) for v in voices}
 
 
 def _formats(labels: pd.DataFrame, ids: pd.Index) -> list[object]:

@@ -141,6 +141,24 @@ def _components(tracks: pd.DataFrame) -> pd.Series:
     return pd.Series([find(f"a:{a}") for a in tracks["artist"]], index=tracks.index)
 
 
+def extra_training_tracks(corpus_dir: Path, train_voices: set[str]) -> tuple[pd.DataFrame, pd.Series]:
+    """Another corpus's detector tracks as extra training material, and their split.
+
+    Corpora of every seed draw their artists' voices from one catalogue in one order
+    (``art-003`` is the same synthetic voice everywhere), so only uploads sung by a
+    voice in the primary corpus's train split may train ("train"); the others would
+    leak dev/test voices and are left out ("excluded"). Upload, twin and content ids
+    are prefixed with the corpus directory name, so two corpora's ids cannot collide.
+    """
+    tracks = detector_tracks(*read_corpus(corpus_dir))
+    prefix = f"{Path(corpus_dir).resolve().name}/"
+    tracks.index = prefix + tracks.index.astype(str)
+    tracks["content_id"] = prefix + tracks["content_id"].astype(str)
+    tracks["twin"] = tracks["twin"].map(lambda t: prefix + t if isinstance(t, str) else None)
+    split = pd.Series(np.where(tracks["artist"].isin(train_voices), "train", "excluded"), index=tracks.index)
+    return tracks, split
+
+
 def assign_splits(tracks: pd.DataFrame, seed: int = 0, fractions: Sequence[float] = SPLIT_FRACTIONS) -> pd.Series:
     """'train' / 'dev' / 'test' per upload; whole groups (shared song or voice) per split (see module doc)."""
     group = _components(tracks)
@@ -466,10 +484,20 @@ def prepare_data(
     n_windows: int,
     cache_dir: Path | None = None,
     workers: int | None = None,
+    extra_corpora: Sequence[Path] = (),
 ) -> PreparedData:
-    """Select, split and window the corpus; held-out-family clones go to test or nowhere."""
+    """Select, split and window the corpus; held-out-family clones go to test or nowhere.
+
+    ``extra_corpora`` add training material only (see `extra_training_tracks`); the
+    primary corpus alone decides dev and test, so figures stay comparable.
+    """
     tracks = detector_tracks(*read_corpus(corpus_dir))
     split = assign_splits(tracks, seed)
+    if extra_corpora:
+        train_voices = set(tracks["artist"][split.eq("train").to_numpy()])
+        extras = [extra_training_tracks(Path(d), train_voices) for d in extra_corpora]
+        tracks = pd.concat([tracks, *(t for t, _ in extras)])
+        split = pd.concat([split, *(s for _, s in extras)])
     if holdout_family:
         held_out = tracks["family"].eq(holdout_family).to_numpy()
         if not held_out.any():
@@ -524,6 +552,7 @@ def train_detector(
     arch: str = "lcnn",
     init: str | None = None,
     augment: bool = True,
+    extra_corpora: Sequence[Path] = (),
 ) -> ArtifactCard:
     """Train on ``corpus_dir``, save the artifact to ``out_dir``, return its card (see module doc).
 
@@ -534,12 +563,15 @@ def train_detector(
     GPU tier); ``init="published"`` starts AASIST from clovaai's ASVspoof 2019 checkpoint
     (fine-tuning) instead of random weights. ``augment`` adds `features.augment`'s codec,
     noise, reverberation and pitch/tempo augmentation, re-drawn every epoch.
+    ``extra_corpora`` add training uploads sung by the train split's voices
+    (`extra_training_tracks`).
     """
     previous = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
     try:
-        params = {**TRAIN_DEFAULTS, "arch": arch, "init": init, **(train_params or {})}
+        params = {**TRAIN_DEFAULTS, "arch": arch, "init": init, **(train_params or {}),
+                  "extra_corpora": [str(d) for d in extra_corpora]}
         if augment and "augment" not in params:
             from features.augment import AugmentConfig
 
@@ -569,7 +601,7 @@ def _train(
     spec: dict[str, Any] = {**SPEC_DEFAULTS, "arch": params.pop("arch", "lcnn"),
                             "n_mels": net_kwargs.get("n_mels", SPEC_DEFAULTS["n_mels"])}
     data = prepare_data(corpus_dir, seed, holdout_family, spec, max(per_track, int(spec["max_windows"])),
-                        cache_dir, workers)
+                        cache_dir, workers, [Path(d) for d in params.get("extra_corpora", [])])
     t_windows = time.monotonic()
     train_tracks, train_windows = data.part("train")
     families = sorted({str(f) for f in train_tracks["family"].dropna()})
@@ -585,6 +617,7 @@ def _train(
     metrics.update({
         "n_train_windows": len(train_set.y),
         "n_train_twin_pairs": int((train_set.pair >= 0).sum()),
+        "train_voices": sorted({str(a) for a in train_tracks["artist"]}),
         "undecodable": data.failed,
         "holdout_family": holdout_family,
         "train_loss_by_epoch": losses,
@@ -607,7 +640,8 @@ def _train(
         version=VERSION, training_data=_training_data_text(corpus_dir, data.tracks, data.split),
         metrics=_json_safe(metrics), threshold=threshold, calibration=calibration,
         files={WEIGHTS_FILE: "", SPLIT_FILE: ""},
-        command=_command(corpus_dir, out_dir, epochs, seed, holdout_family, params, str(spec["arch"])),
+        command=_command(corpus_dir, out_dir, epochs, seed, holdout_family, params, str(spec["arch"]),
+                         net_kwargs.get("frontend")),
     )
     _save(out_dir, net, data.split, card)
     return card
@@ -649,10 +683,12 @@ def _json_safe(value: Any) -> Any:
 
 
 def _command(corpus_dir: Path, out_dir: Path, epochs: int, seed: int, holdout_family: str | None,
-             params: Mapping[str, Any], arch: str) -> str:
+             params: Mapping[str, Any], arch: str, frontend: str | None = None) -> str:
     cmd = f"trackguard train detector --corpus {corpus_dir} --out {out_dir} --epochs {epochs} --seed {seed}"
     cmd += f" --arch {arch}" + (f" --init {params['init']}" if params.get("init") else "")
+    cmd += f" --frontend {frontend}" if frontend else ""
     cmd += "" if params.get("augment") else " --no-augment"
+    cmd += "".join(f" --extra-corpus {d}" for d in params.get("extra_corpora", []))
     return cmd + (f" --holdout-family {holdout_family}" if holdout_family else "")
 
 
@@ -670,15 +706,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--holdout-family", default=None)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    ap.add_argument("--frontend", default=None, help="LCNN front end: logmel (default) or lfcc")
+    ap.add_argument("--frontend", default=None, help="LCNN front end: logmel (default), linspec or lfcc")
     ap.add_argument("--arch", default="lcnn", help="lcnn (CPU tier) or aasist (GPU tier)")
     ap.add_argument("--init", default=None, choices=["published"], help="AASIST: start from clovaai's checkpoint")
     ap.add_argument("--no-augment", action="store_true", help="train without codec/noise/reverb augmentation")
+    ap.add_argument("--extra-corpus", action="append", default=[], type=Path,
+                    help="more training uploads from another corpus (train-split voices only); repeatable")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     card = train_detector(a.corpus_dir, a.out_dir, a.epochs, a.seed, a.holdout_family, device=a.device,
                           threads=a.threads, net_kwargs={"frontend": a.frontend} if a.frontend else None,
-                          arch=a.arch, init=a.init, augment=not a.no_augment)
+                          arch=a.arch, init=a.init, augment=not a.no_augment, extra_corpora=a.extra_corpus)
     print(json.dumps({"model_id": card.model_id, "threshold": card.threshold, "metrics": card.metrics}, indent=2))
     return 0
 

@@ -23,12 +23,14 @@ from models.artifact import ArtifactCard, save_card
 from models.base import DetectorOutput, TrackInput, create_scorer
 from models.calibration import fit_platt
 from models.detector import WEIGHTS_FILE, WindowDetector, calibrate, score_windows, topk_mean, track_output
-from models.detector_nets import ARCHITECTURES, build_net, count_parameters
+from models.detector_nets import ARCHITECTURES, LCNN, build_net, count_parameters
 from models.spoof_metrics import equal_error_rate, min_dcf
 from models.train_detector import (
     assign_splits,
     balanced_batches,
+    extra_training_tracks,
     load_split,
+    prepare_data,
     threshold_for_false_flag_rate,
     train_detector,
 )
@@ -52,13 +54,27 @@ def test_lcnn_shapes_and_size(n_families: int) -> None:
     assert "lcnn" in ARCHITECTURES
 
 
-def test_lcnn_ignores_input_level() -> None:
-    """The front end subtracts the window's mean log-mel, so a gain changes nothing."""
-    net = build_net("lcnn").eval()
+@pytest.mark.parametrize("frontend", ["logmel", "linspec"])
+def test_lcnn_ignores_input_level(frontend: str) -> None:
+    """Both spectrogram front ends subtract the window's mean log power, so a gain changes nothing."""
+    net = build_net("lcnn", frontend=frontend).eval()
     x = torch.from_numpy(voice_like(SR, 4.0, seed=1)).unsqueeze(0)
     with torch.inference_mode():
         a, b = net(x).spoof, net(x * 0.25).spoof
     assert torch.allclose(a, b, atol=1e-3)
+
+
+def test_linspec_front_end_keeps_linear_resolution_up_to_nyquist() -> None:
+    """Two tones 62.5 Hz apart near 6 kHz stay two peaks with a dip between them (a mel band there is ~400 Hz)."""
+    net = cast(LCNN, build_net("lcnn", frontend="linspec", n_fft=512).eval())
+    t = torch.arange(4 * SR) / SR
+    x = (torch.sin(2 * math.pi * 6000.0 * t) + torch.sin(2 * math.pi * 6062.5 * t)).unsqueeze(0)
+    spectrum = net.features(x)[0, 0].mean(dim=-1)  # [257] bins of 31.25 Hz
+    assert spectrum.shape == (257,)
+    assert int(spectrum[180:200].argmax()) + 180 in (192, 194)
+    assert float(spectrum[192] - spectrum[193]) > 1.0 and float(spectrum[194] - spectrum[193]) > 1.0
+    with pytest.raises(ValueError, match="front end"):
+        build_net("lcnn", frontend="cqt")
 
 
 def test_score_windows_chunks_match_one_call() -> None:
@@ -147,6 +163,36 @@ def test_split_keeps_songs_and_voices_together() -> None:
     assert (tracks.assign(s=split).groupby("content_id")["s"].nunique() == 1).all()
     for name in ("dev", "test"):
         assert tracks["is_synthetic"][split == name].any() and (~tracks["is_synthetic"][split == name]).any()
+
+
+def test_extra_corpus_trains_only_on_train_split_voices(tmp_path: Path) -> None:
+    """Another seed's corpus reuses the same voices: only the train split's may join, and only train."""
+    primary = _tiny_twin_corpus(tmp_path / "a", n_artists=5, songs=1, seconds=4.5)
+    extra = _tiny_twin_corpus(tmp_path / "b", n_artists=5, songs=1, seconds=4.5)
+    spec = {"sample_rate": SR, "win_s": 4.0, "hop_s": 2.0}
+    base = prepare_data(primary, 0, None, spec, 1, tmp_path / "cache", workers=1)
+    both = prepare_data(primary, 0, None, spec, 1, tmp_path / "cache", workers=1, extra_corpora=[extra])
+    assert both.split.loc[base.split.index].equals(base.split)  # dev/test untouched
+    added = both.split.drop(base.split.index)
+    assert added.index.str.startswith("b/").all() and set(added) <= {"train", "excluded"}
+    train_voices = set(base.tracks["artist"][base.split.eq("train").to_numpy()])
+    voices = both.tracks["artist"].loc[added.index]
+    assert (added.eq("train") == voices.isin(train_voices)).all() and added.eq("excluded").any()
+    tracks, split = extra_training_tracks(extra, train_voices)
+    clones = tracks[tracks["is_synthetic"]]
+    assert clones["twin"].str.startswith("b/").all() and clones["twin"].isin(tracks.index).all()
+    assert split.index.equals(tracks.index)
+
+
+def test_recorded_training_command_replays_front_end_and_extra_corpora() -> None:
+    """The artifact's ``command`` must be a command that parses and names every choice that shaped it."""
+    from models.train_detector import _command
+    from trackguard.cli import build_parser
+
+    params = {"augment": {"p_codec": 0.5}, "init": None, "extra_corpora": ["c13", "c14"]}
+    cmd = _command(Path("c11"), Path("out"), 8, 0, "world_resynth", params, "lcnn", "linspec")
+    a = build_parser().parse_args(cmd.split()[1:])
+    assert (a.frontend, a.extra_corpus, a.holdout_family, a.epochs) == ("linspec", ["c13", "c14"], "world_resynth", 8)
 
 
 # ---------------------------------------------------------------- handler

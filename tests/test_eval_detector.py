@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from models.eval_detector import covered_seconds, evaluate_detector
+from models.eval_detector import covered_seconds, evaluate_detector, select_tracks
 from models.train_detector import TrainingSet, fit_net, train_detector
 from tests.test_detector import _tiny_twin_corpus
 from trackguard.cli import main
@@ -49,6 +49,24 @@ def test_eval_writes_report_on_the_test_split_only(trained: dict[str, Path]) -> 
     assert 0.0 <= metrics["eer"] <= 1.0
     report = (out / "report.md").read_text()
     assert "griffin_lim" in report and "context" in report.lower()
+
+
+def test_unseen_voices_split_scores_only_voices_it_did_not_train_on(trained: dict[str, Path]) -> None:
+    """Another seed reuses the voices: only uploads by voices outside the artifact's train split count."""
+    card = json.loads((trained["model"] / "artifact.json").read_text())
+    voices = set(card["metrics"]["train_voices"])
+    tracks = select_tracks(trained["corpus"], trained["model"], "unseen-voices")
+    every = select_tracks(trained["corpus"], trained["model"], "all")
+    assert voices and not set(tracks["artist"]) & voices
+    assert set(every["artist"]) - voices == set(tracks["artist"])
+    split = json.loads((trained["model"] / "split.json").read_text())
+    assert set(tracks.index) == set(split["dev"]) | set(split["test"])  # this corpus's own unseen voices
+    card["metrics"].pop("train_voices")
+    old = trained["root"] / "old-model"
+    old.mkdir(exist_ok=True)
+    (old / "artifact.json").write_text(json.dumps(card))
+    with pytest.raises(ValueError, match="training voices"):
+        select_tracks(trained["corpus"], old, "unseen-voices")
 
 
 @pytest.mark.slow

@@ -37,7 +37,9 @@ def _train_detector(a: argparse.Namespace) -> int:
 
     out = Path(a.out or Home.from_env().models / "detector")
     card = train_detector(Path(a.corpus), out, epochs=a.epochs, seed=a.seed, holdout_family=a.holdout_family,
-                          arch=a.arch, init=a.init, augment=not a.no_augment, device=a.device or _device())
+                          arch=a.arch, init=a.init, augment=not a.no_augment, device=a.device or _device(),
+                          net_kwargs={"frontend": a.frontend} if a.frontend else None,
+                          extra_corpora=[Path(d) for d in a.extra_corpus])
     print(json.dumps({"artifact": str(out), "model_id": card.model_id, "metrics": card.metrics}, indent=2))
     return 0
 
@@ -609,6 +611,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init", default=None, choices=["published"],
                    help="aasist only: fine-tune from clovaai's ASVspoof 2019 checkpoint (`trackguard setup models`)")
     p.add_argument("--no-augment", action="store_true", help="no codec/noise/reverb/pitch augmentation")
+    p.add_argument("--frontend", default=None, choices=["logmel", "linspec", "lfcc"],
+                   help="lcnn only: log-mel, linear log power spectrogram or LFCC (default: the architecture's)")
+    p.add_argument("--extra-corpus", action="append", default=[], metavar="DIR",
+                   help="more training uploads from another corpus, sung by the train split's voices (repeatable)")
     p.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     p.set_defaults(func=_train_detector)
     p = train.add_parser("spam", help="LightGBM spam classifier (time-based split, calibrated, with reasons)")
@@ -652,8 +658,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", required=True)
     p.add_argument("--artifact", default=None, help="trained detector (default: TRACKGUARD_HOME/models/detector)")
     p.add_argument("--out", default=None, help="report directory (default: TRACKGUARD_HOME/reports/detector)")
-    p.add_argument("--split", default="test", choices=["test", "dev", "all"],
-                   help="the artifact's own test split, or every vocal upload (for a corpus it never saw)")
+    p.add_argument("--split", default="test", choices=["test", "dev", "all", "unseen-voices"],
+                   help="the artifact's own test split; every vocal upload (for a corpus it never saw); or "
+                        "another seed's uploads sung by voices it did not train on")
     p.set_defaults(func=_eval_detector)
 
     p = ev.add_parser("spam", help="spam report: PR-AUC, recall per spam type vs the rules baseline, importance, "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-VERSION = "1.0.0"
+VERSION = "1.1.0"  # 1.1: the detector size sings with 28 voices (was 16)
 SPAM_TYPES = ("duplicate", "short_bulk", "noise_sleep", "keyword_stuffing", "confusable_name", "bulk_burst",
               "profile_mismatch")
 
@@ -40,9 +40,10 @@ SIZES: dict[str, SizeSpec] = {
         bad_audio_each=2, bad_metadata_each=1,
     ),
     # For training and evaluating the synthetic-voice detector: many bona fide/clone twins, short
-    # tracks, one of each spam and error kind (so the corpus is still a complete one).
+    # tracks, every catalogue voice (unseen singers in dev and test), one of each spam and error
+    # kind (so the corpus is still a complete one).
     "detector": SizeSpec(
-        "detector", 16, (20.0, 35.0), clean=260, clones_per_family=45,
+        "detector", 28, (20.0, 35.0), clean=260, clones_per_family=45,
         spam={"duplicate": 1, "short_bulk": 1, "noise_sleep": 1, "keyword_stuffing": 1, "confusable_name": 1,
               "bulk_burst": 1, "profile_mismatch": 1},
         bad_audio_each=1, bad_metadata_each=1,

@@ -54,6 +54,20 @@ CATALOGUE: tuple[Voice, ...] = (
     _v("espeak-ng", "en", voice="en-gb-x-rp+m7", pitch="35", speed="155"),
     _v("espeak-ng", "en", voice="en+f4", pitch="75", speed="160"),
     _v("espeak-ng", "en", voice="en-gb-scotland+m2", pitch="50", speed="145"),
+    # Voices 17-28 only the detector size uses: more unseen singers per split, so the
+    # detector learns generator artefacts rather than the few voices it trained on.
+    _v("festival", "en", voice="kal_diphone"),
+    _v("espeak-ng", "en", voice="en+f5", pitch="70", speed="150"),
+    _v("espeak-ng", "en", voice="en-us+klatt", pitch="45", speed="145"),
+    _v("espeak-ng", "es", voice="es+m2", pitch="40", speed="150"),
+    _v("espeak-ng", "de", voice="de+f2", pitch="62", speed="145"),
+    _v("espeak-ng", "fr", voice="fr+m5", pitch="42", speed="150"),
+    _v("espeak-ng", "it", voice="it+f1", pitch="66", speed="150"),
+    _v("espeak-ng", "ca", voice="ca+m1", pitch="38", speed="145"),
+    _v("espeak-ng", "en", voice="en-029+m4", pitch="48", speed="150"),
+    _v("espeak-ng", "en", voice="en-us-nyc+f3", pitch="68", speed="155"),
+    _v("espeak-ng", "en", voice="en+klatt3", pitch="58", speed="150"),
+    _v("espeak-ng", "en", voice="en-gb-x-gbclan+m6", pitch="44", speed="145"),
 )
 
 
