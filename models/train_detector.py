@@ -452,7 +452,8 @@ def _training_set(
                        pair)
 
 
-def _training_data_text(corpus_dir: Path, tracks: pd.DataFrame, split: pd.Series) -> str:
+def _training_data_text(corpus_dir: Path, tracks: pd.DataFrame, split: pd.Series,
+                        extra_corpora: Sequence[str] = ()) -> str:
     meta: dict[str, Any] = {}
     if (corpus_dir / "corpus.json").exists():
         meta = json.loads((corpus_dir / "corpus.json").read_text())
@@ -461,7 +462,8 @@ def _training_data_text(corpus_dir: Path, tracks: pd.DataFrame, split: pd.Series
     counts = {s: int((split == s).sum()) for s in SPLITS}
     return (f"{name} ({corpus_dir}); {len(tracks)} vocal clean/clone uploads, "
             f"{int(tracks['is_synthetic'].sum())} synthetic; split train/dev/test = "
-            f"{counts['train']}/{counts['dev']}/{counts['test']} uploads, disjoint by song and by voice")
+            f"{counts['train']}/{counts['dev']}/{counts['test']} uploads, disjoint by song and by voice"
+            + (f"; train also holds the train voices' uploads of {', '.join(extra_corpora)}" if extra_corpora else ""))
 
 
 @dataclasses.dataclass
@@ -635,9 +637,10 @@ def _train(
                       f"train/dev/test {SPLIT_FRACTIONS} by hashed order (seed {seed}); see {SPLIT_FILE}",
         "train": {**params, "epochs": epochs, "seed": seed, "device": str(device)},
     })
+    described = _training_data_text(corpus_dir, data.tracks, data.split, params.get("extra_corpora", []))
     card = ArtifactCard(
         slot="detector", name=str(spec["arch"]), class_path="models.detector.WindowDetector", spec=spec,
-        version=VERSION, training_data=_training_data_text(corpus_dir, data.tracks, data.split),
+        version=VERSION, training_data=described,
         metrics=_json_safe(metrics), threshold=threshold, calibration=calibration,
         files={WEIGHTS_FILE: "", SPLIT_FILE: ""},
         command=_command(corpus_dir, out_dir, epochs, seed, holdout_family, params, str(spec["arch"]),

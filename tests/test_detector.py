@@ -178,6 +178,9 @@ def test_extra_corpus_trains_only_on_train_split_voices(tmp_path: Path) -> None:
     train_voices = set(base.tracks["artist"][base.split.eq("train").to_numpy()])
     voices = both.tracks["artist"].loc[added.index]
     assert (added.eq("train") == voices.isin(train_voices)).all() and added.eq("excluded").any()
+    from models.train_detector import _training_data_text
+
+    assert str(extra) in _training_data_text(primary, both.tracks, both.split, [str(extra)])
     tracks, split = extra_training_tracks(extra, train_voices)
     clones = tracks[tracks["is_synthetic"]]
     assert clones["twin"].str.startswith("b/").all() and clones["twin"].isin(tracks.index).all()
