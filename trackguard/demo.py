@@ -165,6 +165,7 @@ def _print_routing(verdicts: Path | str, corpus: Path) -> None:
     from trackguard.evaluate import routing_table
 
     table, _ = routing_table(verdicts, corpus)
-    print("\nrouting against the corpus labels (synthetic data; the shipped detector never saw this corpus, but the")
-    print("spam model was trained on part of it, so spam rows are a smoke check — see `trackguard eval sweep`):\n")
+    print("\nrouting against the corpus labels (synthetic data; the shipped detector never saw this corpus's songs,")
+    print("though some of its voices; the spam model was trained on part of it, so spam rows are a smoke check —")
+    print("see `trackguard eval sweep`):\n")
     print(format_table(table.to_dict(orient="records")))
