@@ -33,7 +33,6 @@ from trackguard.home import Home
 
 CONTEXT_WINDOWS = (1, 2, 4, 8)
 UNSEEN_VOICES = "unseen-voices"
-SPLIT_CHOICES = ("test", "dev", "all", UNSEEN_VOICES)
 
 
 def covered_seconds(starts: np.ndarray, win_s: float) -> float:
