@@ -50,6 +50,9 @@ class DetectorOutput:
     score: float  # calibrated probability that the vocals are machine-generated
     segments: list[Segment]  # top-scoring windows, evidence for reviewers
     logit: float = 0.0
+    # scored windows that sounded like singing (`features.windows.VOCAL_THRESHOLD`); 0 means the
+    # track fell back to its loudest windows, so there were no vocals to judge. None: not reported.
+    vocal_windows: int | None = None
 
 
 @dataclasses.dataclass

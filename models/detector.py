@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from features.resample import resample
-from features.windows import Window, stack_windows
+from features.windows import VOCAL_THRESHOLD, Window, stack_windows
 from models.artifact import ArtifactCard, load_card
 from models.base import DetectorOutput, TrackInput, TrackScorer, register
 from models.detector_nets import DetectorNet, build_net, place
@@ -147,7 +147,9 @@ def track_output(
     window_scores = calibrate(window_logits, calibration).tolist()
     order = sorted(range(len(spans)), key=lambda i: -window_scores[i])[:N_SEGMENTS]
     segments = [Segment(spans[i].start_s, spans[i].end_s, float(window_scores[i])) for i in order]
-    return DetectorOutput(score=float(calibrate(logit, calibration)), segments=segments, logit=float(logit))
+    vocal = sum(s.vocal_score >= VOCAL_THRESHOLD for s in spans)
+    return DetectorOutput(score=float(calibrate(logit, calibration)), segments=segments, logit=float(logit),
+                          vocal_windows=vocal)
 
 
 @register("detector", "aasist")

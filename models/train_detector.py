@@ -77,6 +77,9 @@ SPEC_DEFAULTS: dict[str, Any] = {
     "pooling_k": 3,
     "max_windows": 8,
 }
+# Windows per augment_batch call: its staging copies of a whole epoch (13,900 windows with eight
+# extra corpora) ran a 24 GB machine out of memory; in chunks they stay small.
+AUGMENT_CHUNK = 1024
 TRAIN_DEFAULTS: dict[str, Any] = {
     "batch_size": 32,
     "lr": 2e-3,
@@ -141,22 +144,28 @@ def _components(tracks: pd.DataFrame) -> pd.Series:
     return pd.Series([find(f"a:{a}") for a in tracks["artist"]], index=tracks.index)
 
 
-def extra_training_tracks(corpus_dir: Path, train_voices: set[str]) -> tuple[pd.DataFrame, pd.Series]:
-    """Another corpus's detector tracks as extra training material, and their split.
+def extra_corpus_tracks(corpus_dir: Path, voice_split: Mapping[str, str]) -> tuple[pd.DataFrame, pd.Series]:
+    """Another corpus's detector tracks as extra train and dev material, and their split.
 
     Corpora of every seed draw their artists' voices from one catalogue in one order
-    (``art-003`` is the same synthetic voice everywhere), so only uploads sung by a
-    voice in the primary corpus's train split may train ("train"); the others would
-    leak dev/test voices and are left out ("excluded"). Upload, twin and content ids
-    are prefixed with the corpus directory name, so two corpora's ids cannot collide.
+    (``art-003`` is the same synthetic voice everywhere), so an upload may only join the
+    split its voice has in the primary corpus (``voice_split``: voice -> split): train
+    voices' uploads train, dev voices' uploads calibrate and set the threshold. Test
+    voices' uploads, and any group (shared song or voice, `_components`) that would span
+    two splits, are left out ("excluded"), so nothing leaks into test. Upload, twin and
+    content ids are prefixed with the corpus directory name, so two corpora's ids cannot
+    collide.
     """
     tracks = detector_tracks(*read_corpus(corpus_dir))
     prefix = f"{Path(corpus_dir).resolve().name}/"
     tracks.index = prefix + tracks.index.astype(str)
     tracks["content_id"] = prefix + tracks["content_id"].astype(str)
     tracks["twin"] = tracks["twin"].map(lambda t: prefix + t if isinstance(t, str) else None)
-    split = pd.Series(np.where(tracks["artist"].isin(train_voices), "train", "excluded"), index=tracks.index)
-    return tracks, split
+    wanted = tracks["artist"].map(lambda a: voice_split.get(str(a), "excluded"))
+    wanted = wanted.where(wanted.isin(["train", "dev"]), "excluded")
+    group = _components(tracks)
+    whole = wanted.groupby(group).transform(lambda s: s.iloc[0] if s.nunique() == 1 else "excluded")
+    return tracks, whole.rename(None)
 
 
 def assign_splits(tracks: pd.DataFrame, seed: int = 0, fractions: Sequence[float] = SPLIT_FRACTIONS) -> pd.Series:
@@ -259,8 +268,11 @@ def augmented_epoch(x: Tensor, rng: np.random.Generator, config: Mapping[str, An
         return x
     from features.augment import AugmentConfig, augment_batch
 
-    out = augment_batch(x.numpy(), sr, rng, AugmentConfig.from_dict(dict(config)), n_jobs=2)
-    return torch.from_numpy(np.ascontiguousarray(out, dtype=np.float32))
+    cfg, out = AugmentConfig.from_dict(dict(config)), torch.empty_like(x)
+    for lo in range(0, x.shape[0], AUGMENT_CHUNK):  # plans are drawn in window order either way
+        part = augment_batch(x[lo : lo + AUGMENT_CHUNK].numpy(), sr, rng, cfg, n_jobs=2)
+        out[lo : lo + AUGMENT_CHUNK] = torch.from_numpy(np.ascontiguousarray(part, dtype=np.float32))
+    return out
 
 
 def balanced_batches(
@@ -463,7 +475,8 @@ def _training_data_text(corpus_dir: Path, tracks: pd.DataFrame, split: pd.Series
     return (f"{name} ({corpus_dir}); {len(tracks)} vocal clean/clone uploads, "
             f"{int(tracks['is_synthetic'].sum())} synthetic; split train/dev/test = "
             f"{counts['train']}/{counts['dev']}/{counts['test']} uploads, disjoint by song and by voice"
-            + (f"; train also holds the train voices' uploads of {', '.join(extra_corpora)}" if extra_corpora else ""))
+            + (f"; train and dev include the train and dev voices' uploads of {', '.join(extra_corpora)} "
+               "(test is this corpus's alone)" if extra_corpora else ""))
 
 
 @dataclasses.dataclass
@@ -490,14 +503,14 @@ def prepare_data(
 ) -> PreparedData:
     """Select, split and window the corpus; held-out-family clones go to test or nowhere.
 
-    ``extra_corpora`` add training material only (see `extra_training_tracks`); the
-    primary corpus alone decides dev and test, so figures stay comparable.
+    ``extra_corpora`` add train and dev material (see `extra_corpus_tracks`); test is
+    the primary corpus's alone, so test figures stay comparable.
     """
     tracks = detector_tracks(*read_corpus(corpus_dir))
     split = assign_splits(tracks, seed)
     if extra_corpora:
-        train_voices = set(tracks["artist"][split.eq("train").to_numpy()])
-        extras = [extra_training_tracks(Path(d), train_voices) for d in extra_corpora]
+        voice_split = {str(a): str(s) for a, s in zip(tracks["artist"], split, strict=True)}
+        extras = [extra_corpus_tracks(Path(d), voice_split) for d in extra_corpora]
         tracks = pd.concat([tracks, *(t for t, _ in extras)])
         split = pd.concat([split, *(s for _, s in extras)])
     if holdout_family:
@@ -565,8 +578,8 @@ def train_detector(
     GPU tier); ``init="published"`` starts AASIST from clovaai's ASVspoof 2019 checkpoint
     (fine-tuning) instead of random weights. ``augment`` adds `features.augment`'s codec,
     noise, reverberation and pitch/tempo augmentation, re-drawn every epoch.
-    ``extra_corpora`` add training uploads sung by the train split's voices
-    (`extra_training_tracks`).
+    ``extra_corpora`` add uploads sung by the train split's voices to train, and by the
+    dev split's voices to dev (`extra_corpus_tracks`).
     """
     previous = torch.get_num_threads()
     if threads:
@@ -605,6 +618,7 @@ def _train(
     data = prepare_data(corpus_dir, seed, holdout_family, spec, max(per_track, int(spec["max_windows"])),
                         cache_dir, workers, [Path(d) for d in params.get("extra_corpora", [])])
     t_windows = time.monotonic()
+    log.info("windows ready in %.0f s; uploads per split: %s", t_windows - t0, data.split.value_counts().to_dict())
     train_tracks, train_windows = data.part("train")
     families = sorted({str(f) for f in train_tracks["family"].dropna()})
     kwargs = {**_arch_kwargs(spec), "n_families": len(families), **net_kwargs}
@@ -714,7 +728,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--init", default=None, choices=["published"], help="AASIST: start from clovaai's checkpoint")
     ap.add_argument("--no-augment", action="store_true", help="train without codec/noise/reverb augmentation")
     ap.add_argument("--extra-corpus", action="append", default=[], type=Path,
-                    help="more training uploads from another corpus (train-split voices only); repeatable")
+                    help="another corpus's uploads by train/dev-split voices join train/dev; repeatable")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     card = train_detector(a.corpus_dir, a.out_dir, a.epochs, a.seed, a.holdout_family, device=a.device,

@@ -6,6 +6,9 @@ Routing order (first match wins), per DESIGN.md:
 2. delivered to an enrolled artist's profile with a voice that does not match
    → `profile-mismatch`, synthetic or not;
 3. synthetic vocals, no match, not declared by the distributor → `undisclosed-ai`;
+   a synthetic score counts only where the detector found vocals (policy
+   ``synthetic_needs_vocals``): on a noise or instrumental upload it scored the
+   loudest windows, and what it says there is not about a voice;
 4. near-duplicate of an earlier upload → `duplicates`;
 5. spam score over threshold → `spam`;
 6. otherwise `pass`.
@@ -57,7 +60,7 @@ def decide(track: TrackInput, scores: Scores, artists: dict[str, ArtistPolicy],
     verdict = Verdict(upload_id=track.row.upload_id, decision=Decision.PASS, model_versions=dict(scores.model_versions))
     _attach_evidence(verdict, det, ver, spam)
     verdict.duplicate_of = duplicate_of(scores)
-    synthetic = det is not None and det.score >= thresholds.synthetic
+    synthetic, reasons_extra = synthetic_vocals(det, thresholds, cfg)
     matched = ver.matched_artist_id if ver else None
     queue: Queue | None = None
     reasons: list[str] = []
@@ -75,10 +78,21 @@ def decide(track: TrackInput, scores: Scores, artists: dict[str, ArtistPolicy],
         queue, reasons = Queue.SPAM, ["spam"]
     if synthetic and track.row.declared_ai:
         reasons.append("declared_ai")
+    reasons.extend(reasons_extra)
     if queue is not None and verdict.decision is Decision.PASS:
         verdict.decision, verdict.priority = Decision.REVIEW, cfg.priority(queue.value)
     verdict.queue, verdict.reasons = queue, reasons
     return verdict
+
+
+def synthetic_vocals(det: DetectorOutput | None, thresholds: Thresholds,
+                     cfg: PipelineConfig) -> tuple[bool, list[str]]:
+    """Whether the detector calls the vocals synthetic, and the reason codes when its score is set aside."""
+    if det is None or det.score < thresholds.synthetic:
+        return False, []
+    if det.vocal_windows == 0 and cfg.policy.get("synthetic_needs_vocals", True):
+        return False, ["synthetic_score_without_vocals"]  # it scored the loudest windows: no voice to judge
+    return True, []
 
 
 def duplicate_of(scores: Scores) -> str | None:

@@ -107,3 +107,17 @@ def test_verdict_carries_evidence_and_model_versions() -> None:
     assert v.synthetic_score == 0.9 and v.matched_artist_id == "a-block" and v.voice_similarity == 0.8
     assert v.spam_reasons == ["r"] and v.model_versions == {"detector": "d@1", "verifier": "v@1", "spam": "s@1"}
     assert v.decision is Decision.BLOCK
+
+
+def test_synthetic_score_without_vocals_does_not_flag() -> None:
+    """On a track where no window sounded like singing the detector scored the loudest windows:
+    a high score there is kept as evidence but routes nothing, unless the policy turns the gate off."""
+    no_vocals = dataclasses.replace(scores(), detector=DetectorOutput(0.9, [], vocal_windows=0))
+    assert route(track(), no_vocals) == ("pass", None, ["synthetic_score_without_vocals"])
+    assert decide(track(), no_vocals, ARTISTS, THRESHOLDS, CFG).synthetic_score == pytest.approx(0.9)
+    with_vocals = dataclasses.replace(scores(), detector=DetectorOutput(0.9, [], vocal_windows=1))
+    assert route(track(), with_vocals) == ("review", "undisclosed-ai", ["synthetic_voice", "undisclosed_ai"])
+    ungated = dataclasses.replace(CFG, policy={**CFG.policy, "synthetic_needs_vocals": False})
+    assert decide(track(), no_vocals, ARTISTS, THRESHOLDS, ungated).queue is not None
+    low = dataclasses.replace(scores(), detector=DetectorOutput(0.2, [], vocal_windows=0))
+    assert route(track(), low) == ("pass", None, [])  # below threshold: nothing to set aside

@@ -28,7 +28,7 @@ from models.spoof_metrics import equal_error_rate, min_dcf
 from models.train_detector import (
     assign_splits,
     balanced_batches,
-    extra_training_tracks,
+    extra_corpus_tracks,
     load_split,
     prepare_data,
     threshold_for_false_flag_rate,
@@ -99,12 +99,21 @@ def test_topk_mean_and_calibration_maths() -> None:
     assert out.score == pytest.approx(1 / (1 + math.exp(-(1.5 * 2.0 - 1.0))))
     assert [s.start_s for s in out.segments] == [2.0, 4.0, 6.0]  # top 3 windows, best first
     assert out.segments[0].score == pytest.approx(1 / (1 + math.exp(-(1.5 * 3.0 - 1.0))))
+    assert out.vocal_windows == 4
 
 
-def _win(a: float, b: float):  # type: ignore[no-untyped-def]
+def test_track_output_counts_the_windows_that_sounded_like_singing() -> None:
+    """A track that fell back to its loudest windows reports 0 vocal windows (the routing gate reads it)."""
+    logits = torch.tensor([1.0, 2.0, 3.0])
+    spans = [_win(0, 4, 0.2), _win(2, 6, 0.6), _win(4, 8, 0.1)]
+    assert track_output(logits, spans, 2, {}).vocal_windows == 1
+    assert track_output(logits, [_win(0, 4, 0.49)], 2, {}).vocal_windows == 0
+
+
+def _win(a: float, b: float, vocal_score: float = 1.0):  # type: ignore[no-untyped-def]
     from features.windows import Window
 
-    return Window(a, b, 1.0)
+    return Window(a, b, vocal_score)
 
 
 def test_fit_logistic_recovers_a_known_calibration() -> None:
@@ -165,26 +174,42 @@ def test_split_keeps_songs_and_voices_together() -> None:
         assert tracks["is_synthetic"][split == name].any() and (~tracks["is_synthetic"][split == name]).any()
 
 
-def test_extra_corpus_trains_only_on_train_split_voices(tmp_path: Path) -> None:
-    """Another seed's corpus reuses the same voices: only the train split's may join, and only train."""
+def test_extra_corpus_joins_train_and_dev_by_its_voices_split(tmp_path: Path) -> None:
+    """Another seed's corpus reuses the same voices: train voices' uploads join train, dev voices'
+    join dev, test voices' join nothing, and the primary corpus's own split is unchanged."""
     primary = _tiny_twin_corpus(tmp_path / "a", n_artists=5, songs=1, seconds=4.5)
     extra = _tiny_twin_corpus(tmp_path / "b", n_artists=5, songs=1, seconds=4.5)
     spec = {"sample_rate": SR, "win_s": 4.0, "hop_s": 2.0}
     base = prepare_data(primary, 0, None, spec, 1, tmp_path / "cache", workers=1)
     both = prepare_data(primary, 0, None, spec, 1, tmp_path / "cache", workers=1, extra_corpora=[extra])
-    assert both.split.loc[base.split.index].equals(base.split)  # dev/test untouched
+    assert both.split.loc[base.split.index].equals(base.split)  # the primary's split is untouched
     added = both.split.drop(base.split.index)
-    assert added.index.str.startswith("b/").all() and set(added) <= {"train", "excluded"}
-    train_voices = set(base.tracks["artist"][base.split.eq("train").to_numpy()])
+    assert added.index.str.startswith("b/").all() and set(added) == {"train", "dev", "excluded"}
+    voice_split = dict(zip(base.tracks["artist"], base.split, strict=True))
     voices = both.tracks["artist"].loc[added.index]
-    assert (added.eq("train") == voices.isin(train_voices)).all() and added.eq("excluded").any()
+    expected = voices.map(voice_split).replace("test", "excluded")
+    assert added.equals(expected.rename(None))
     from models.train_detector import _training_data_text
 
     assert str(extra) in _training_data_text(primary, both.tracks, both.split, [str(extra)])
-    tracks, split = extra_training_tracks(extra, train_voices)
+    tracks, split = extra_corpus_tracks(extra, voice_split)
     clones = tracks[tracks["is_synthetic"]]
     assert clones["twin"].str.startswith("b/").all() and clones["twin"].isin(tracks.index).all()
     assert split.index.equals(tracks.index)
+
+
+def test_extra_corpus_group_spanning_two_splits_is_excluded(tmp_path: Path) -> None:
+    """A song sung by a train voice and by a dev voice of the extra corpus would leak: neither joins."""
+    extra = _tiny_twin_corpus(tmp_path / "b", n_artists=3, songs=1, seconds=4.5)
+    labels = pd.read_parquet(extra / "labels.parquet")
+    labels.loc[labels["voice_artist_id"].eq("artist-01"), "content_id"] = "c-00-0"  # artist-01 covers artist-00's song
+    labels.to_parquet(extra / "labels.parquet")
+    tracks, _ = extra_corpus_tracks(extra, {})
+    voice = tracks["artist"].to_numpy()
+    _, split = extra_corpus_tracks(extra, {"artist-00": "train", "artist-01": "train", "artist-02": "dev"})
+    assert list(split) == ["dev" if v == "artist-02" else "train" for v in voice]
+    _, split = extra_corpus_tracks(extra, {"artist-00": "train", "artist-01": "dev", "artist-02": "test"})
+    assert set(split) == {"excluded"}
 
 
 def test_recorded_training_command_replays_front_end_and_extra_corpora() -> None:
@@ -322,3 +347,18 @@ def test_train_then_score_separates_held_out_tracks(tmp_path: Path) -> None:
     card2 = train_detector(corpus, tmp_path / "model2", epochs=1, seed=0, cache_dir=tmp_path / "cache", workers=1,
                            threads=1)
     assert card2.metrics["seconds"]["windows"] < card.metrics["seconds"]["windows"]
+
+
+def test_augmented_epoch_in_chunks_equals_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The epoch is augmented in chunks to bound memory; the plans are drawn in window order either way."""
+    import models.train_detector as td
+    from features.augment import AugmentConfig
+
+    x = torch.from_numpy(np.random.default_rng(0).standard_normal((7, SR)).astype(np.float32) * 0.1)
+    config = AugmentConfig().to_dict()
+    monkeypatch.setattr(td, "AUGMENT_CHUNK", 3)
+    chunked = td.augmented_epoch(x, np.random.default_rng(1), config, SR)
+    monkeypatch.setattr(td, "AUGMENT_CHUNK", 100)
+    whole = td.augmented_epoch(x, np.random.default_rng(1), config, SR)
+    assert chunked.shape == x.shape and chunked.dtype == torch.float32
+    assert torch.equal(chunked, whole) and not torch.equal(chunked, x)

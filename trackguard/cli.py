@@ -614,7 +614,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frontend", default=None, choices=["logmel", "linspec", "lfcc"],
                    help="lcnn only: log-mel, linear log power spectrogram or LFCC (default: the architecture's)")
     p.add_argument("--extra-corpus", action="append", default=[], metavar="DIR",
-                   help="more training uploads from another corpus, sung by the train split's voices (repeatable)")
+                   help="another seed's corpus: its uploads by the train split's voices join train, by the dev "
+                        "split's voices join dev (calibration, threshold); test stays this corpus's (repeatable)")
     p.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     p.set_defaults(func=_train_detector)
     p = train.add_parser("spam", help="LightGBM spam classifier (time-based split, calibrated, with reasons)")

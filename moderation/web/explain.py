@@ -22,6 +22,8 @@ REASONS: dict[str, str] = {
     "declared_ai": "The distributor declared this track as AI-generated.",
     "duplicate": "A near-duplicate of an earlier upload (audio fingerprint match).",
     "spam": "The spam classifier's score is over its threshold (see the spam reasons).",
+    "synthetic_score_without_vocals": "The synthetic-voice score is high, but no part of the track sounded like "
+                                      "singing, so it was not treated as synthetic vocals.",
 }
 
 ERRORS: dict[str, str] = {
