@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
 from trackguard.bench.report import format_table
-from trackguard.evaluate import expected_queue
+from trackguard.evaluate import expected_queue, reasons_table, routing_table
 
 
 def _label(**kw: object) -> pd.Series:
@@ -32,3 +34,27 @@ def test_table_aligns_and_marks_undefined() -> None:
     lines = text.splitlines()
     assert lines[0].split() == ["queue", "precision"] and lines[2].split() == ["spam", "-"]
     assert len({len(line) for line in lines}) == 1
+
+
+def test_routing_and_reason_tables_count_verdicts_against_labels(tmp_path: Path) -> None:
+    """Three labelled uploads: a clone caught, a clean upload whose high score was set aside, a clone missed."""
+    labels = pd.DataFrame([
+        {"upload_id": "c1", "kind": "clone", "licensed_use": False, "voice_artist_id": "a2", "spam_type": None},
+        {"upload_id": "p1", "kind": "clean", "licensed_use": False, "voice_artist_id": "a3", "spam_type": None},
+        {"upload_id": "c2", "kind": "clone", "licensed_use": False, "voice_artist_id": "a2", "spam_type": None},
+    ])
+    labels.to_parquet(tmp_path / "labels.parquet")
+    manifest = pd.DataFrame({"upload_id": ["c1", "p1", "c2"], "declared_ai": [False] * 3})
+    manifest.to_parquet(tmp_path / "manifest.parquet")
+    pd.DataFrame({"artist_id": ["a1"], "opted_in": [True]}).to_parquet(tmp_path / "artists.parquet")
+    verdicts = tmp_path / "verdicts.parquet"
+    pd.DataFrame({"upload_id": ["c1", "p1", "c2"], "queue": ["undisclosed-ai", None, None],
+                  "reasons": [["synthetic_voice", "undisclosed_ai"], ["synthetic_score_without_vocals"], []]}
+                 ).to_parquet(verdicts)
+    table, confusion = routing_table(verdicts, tmp_path)
+    row = table.set_index("queue").loc["undisclosed-ai"]
+    assert (row["expected"], row["routed"], row["correct"], row["recall"]) == (2, 1, 1, 0.5)
+    assert confusion.loc["undisclosed-ai", "pass"] == 1
+    reasons = reasons_table(verdicts, tmp_path)
+    assert reasons.loc["synthetic_score_without_vocals", "pass"] == 1
+    assert reasons.loc["synthetic_voice"].to_dict() == {"pass": 0, "undisclosed-ai": 1}

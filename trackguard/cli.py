@@ -291,12 +291,14 @@ def _bench_sweep(a: argparse.Namespace) -> int:
 
 def _eval_sweep(a: argparse.Namespace) -> int:
     from trackguard.bench.report import emit
-    from trackguard.evaluate import routing_table
+    from trackguard.evaluate import reasons_table, routing_table
 
     table, confusion = routing_table(Path(a.verdicts), Path(a.corpus))
     emit(f"routing vs labels: {a.verdicts} on {a.corpus} (synthetic corpus)", table.to_dict(orient="records"),
          a.json)
     print("\nexpected (rows) vs routed (columns):\n" + confusion.to_string())
+    reasons = reasons_table(Path(a.verdicts), Path(a.corpus))
+    print("\nreason codes (rows) by expected queue (columns):\n" + reasons.to_string())
     return 0
 
 

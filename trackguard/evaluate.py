@@ -30,8 +30,9 @@ def expected_queue(label: Any, opted_in: set[str]) -> str:
     return PASS
 
 
-def routing_table(verdicts: Path | str, corpus: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    v = pd.read_parquet(verdicts)[["upload_id", "queue"]]
+def _expected_vs_got(verdicts: Path | str, corpus: Path) -> pd.DataFrame:
+    """One row per labelled upload: its expected queue, the queue it got, and its verdict's reasons."""
+    v = pd.read_parquet(verdicts)[["upload_id", "queue", "reasons"]]
     labels = pd.read_parquet(corpus / "labels.parquet")
     manifest = pd.read_parquet(corpus / "manifest.parquet")[["upload_id", "declared_ai"]]
     artists = pd.read_parquet(corpus / "artists.parquet")
@@ -39,6 +40,11 @@ def routing_table(verdicts: Path | str, corpus: Path) -> tuple[pd.DataFrame, pd.
     d = labels.merge(manifest, on="upload_id", how="left").merge(v, on="upload_id", how="left")
     d["expected"] = [expected_queue(r, opted_in) for _, r in d.iterrows()]
     d["got"] = d["queue"].fillna(PASS)
+    return d
+
+
+def routing_table(verdicts: Path | str, corpus: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    d = _expected_vs_got(verdicts, corpus)
     confusion = pd.crosstab(d["expected"], d["got"])
     rows = []
     for q in sorted(set(d["expected"]) | set(d["got"])):
@@ -47,3 +53,13 @@ def routing_table(verdicts: Path | str, corpus: Path) -> tuple[pd.DataFrame, pd.
         rows.append({"queue": q, "expected": n_exp, "routed": n_got, "correct": tp,
                      "precision": tp / n_got if n_got else None, "recall": tp / n_exp if n_exp else None})
     return pd.DataFrame(rows), confusion
+
+
+def reasons_table(verdicts: Path | str, corpus: Path) -> pd.DataFrame:
+    """How many uploads of each expected queue carry each reason code (rows: reasons)."""
+    d = _expected_vs_got(verdicts, corpus)
+    d["reason"] = d["reasons"].map(lambda r: list(r) if r is not None else [])
+    pairs = d[["reason", "expected"]].explode("reason").dropna()
+    if pairs.empty:
+        return pd.DataFrame()
+    return pd.crosstab(pairs["reason"], pairs["expected"])
