@@ -77,7 +77,7 @@ SPEC_DEFAULTS: dict[str, Any] = {
     "pooling_k": 3,
     "max_windows": 8,
 }
-# Windows per augment_batch call: its staging copies of a whole epoch (13,900 windows with eight
+# Windows per augment_batch call: its staging copies of a whole epoch (13,646 windows with eight
 # extra corpora) ran a 24 GB machine out of memory; in chunks they stay small.
 AUGMENT_CHUNK = 1024
 TRAIN_DEFAULTS: dict[str, Any] = {

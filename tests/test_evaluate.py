@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from trackguard.bench.report import format_table
-from trackguard.evaluate import expected_queue, reasons_table, routing_table
+from trackguard.evaluate import expected_queue, expected_vs_routed, reasons_table, routing_table
 
 
 def _label(**kw: object) -> pd.Series:
@@ -51,10 +51,11 @@ def test_routing_and_reason_tables_count_verdicts_against_labels(tmp_path: Path)
     pd.DataFrame({"upload_id": ["c1", "p1", "c2"], "queue": ["undisclosed-ai", None, None],
                   "reasons": [["synthetic_voice", "undisclosed_ai"], ["synthetic_score_without_vocals"], []]}
                  ).to_parquet(verdicts)
-    table, confusion = routing_table(verdicts, tmp_path)
+    joined = expected_vs_routed(verdicts, tmp_path)
+    table, confusion = routing_table(joined)
     row = table.set_index("queue").loc["undisclosed-ai"]
     assert (row["expected"], row["routed"], row["correct"], row["recall"]) == (2, 1, 1, 0.5)
     assert confusion.loc["undisclosed-ai", "pass"] == 1
-    reasons = reasons_table(verdicts, tmp_path)
+    reasons = reasons_table(joined)
     assert reasons.loc["synthetic_score_without_vocals", "pass"] == 1
     assert reasons.loc["synthetic_voice"].to_dict() == {"pass": 0, "undisclosed-ai": 1}

@@ -291,14 +291,14 @@ def _bench_sweep(a: argparse.Namespace) -> int:
 
 def _eval_sweep(a: argparse.Namespace) -> int:
     from trackguard.bench.report import emit
-    from trackguard.evaluate import reasons_table, routing_table
+    from trackguard.evaluate import expected_vs_routed, reasons_table, routing_table
 
-    table, confusion = routing_table(Path(a.verdicts), Path(a.corpus))
+    joined = expected_vs_routed(Path(a.verdicts), Path(a.corpus))
+    table, confusion = routing_table(joined)
     emit(f"routing vs labels: {a.verdicts} on {a.corpus} (synthetic corpus)", table.to_dict(orient="records"),
          a.json)
     print("\nexpected (rows) vs routed (columns):\n" + confusion.to_string())
-    reasons = reasons_table(Path(a.verdicts), Path(a.corpus))
-    print("\nreason codes (rows) by expected queue (columns):\n" + reasons.to_string())
+    print("\nreason codes (rows) by expected queue (columns):\n" + reasons_table(joined).to_string())
     return 0
 
 

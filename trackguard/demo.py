@@ -162,9 +162,9 @@ def _ensure_voice_calibration(home: Home, corpus: Path) -> None:
 
 def _print_routing(verdicts: Path | str, corpus: Path) -> None:
     from trackguard.bench.report import format_table
-    from trackguard.evaluate import routing_table
+    from trackguard.evaluate import expected_vs_routed, routing_table
 
-    table, _ = routing_table(verdicts, corpus)
+    table, _ = routing_table(expected_vs_routed(verdicts, corpus))
     print("\nrouting against the corpus labels (synthetic data; the shipped detector never saw this corpus's songs,")
     print("though some of its voices; the spam model was trained on part of it, so spam rows are a smoke check —")
     print("see `trackguard eval sweep`):\n")

@@ -30,7 +30,7 @@ def expected_queue(label: Any, opted_in: set[str]) -> str:
     return PASS
 
 
-def _expected_vs_got(verdicts: Path | str, corpus: Path) -> pd.DataFrame:
+def expected_vs_routed(verdicts: Path | str, corpus: Path) -> pd.DataFrame:
     """One row per labelled upload: its expected queue, the queue it got, and its verdict's reasons."""
     v = pd.read_parquet(verdicts)[["upload_id", "queue", "reasons"]]
     labels = pd.read_parquet(corpus / "labels.parquet")
@@ -43,8 +43,8 @@ def _expected_vs_got(verdicts: Path | str, corpus: Path) -> pd.DataFrame:
     return d
 
 
-def routing_table(verdicts: Path | str, corpus: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    d = _expected_vs_got(verdicts, corpus)
+def routing_table(d: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-queue precision/recall and the expected-vs-routed confusion, from `expected_vs_routed`."""
     confusion = pd.crosstab(d["expected"], d["got"])
     rows = []
     for q in sorted(set(d["expected"]) | set(d["got"])):
@@ -55,11 +55,10 @@ def routing_table(verdicts: Path | str, corpus: Path) -> tuple[pd.DataFrame, pd.
     return pd.DataFrame(rows), confusion
 
 
-def reasons_table(verdicts: Path | str, corpus: Path) -> pd.DataFrame:
-    """How many uploads of each expected queue carry each reason code (rows: reasons)."""
-    d = _expected_vs_got(verdicts, corpus)
-    d["reason"] = d["reasons"].map(lambda r: list(r) if r is not None else [])
-    pairs = d[["reason", "expected"]].explode("reason").dropna()
+def reasons_table(d: pd.DataFrame) -> pd.DataFrame:
+    """How many uploads of each expected queue carry each reason code (rows: reasons), from `expected_vs_routed`."""
+    reason = d["reasons"].map(lambda r: list(r) if r is not None else [])
+    pairs = pd.DataFrame({"reason": reason, "expected": d["expected"]}).explode("reason").dropna()
     if pairs.empty:
         return pd.DataFrame()
     return pd.crosstab(pairs["reason"], pairs["expected"])
