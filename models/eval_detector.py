@@ -24,14 +24,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from torch import Tensor
 
 from models.artifact import ArtifactCard, load_card
 from models.detector import calibrate, load_detector
 from models.spoof_metrics import equal_error_rate, min_dcf
-from models.train_detector import TrackWindows, detector_tracks, load_split, load_windows, read_corpus, track_logits
+from models.train_detector import (
+    TrackWindows,
+    detector_tracks,
+    load_split,
+    load_windows,
+    pool_tracks,
+    read_corpus,
+    window_logits,
+)
 from trackguard.home import Home
 
 CONTEXT_WINDOWS = (1, 2, 4, 8)
+POOLING_K = (1, 2, 3, 5, 8)  # 1: the most synthetic-looking window alone; the window budget: the plain mean
 UNSEEN_VOICES = "unseen-voices"
 
 
@@ -81,14 +91,27 @@ def _codec(uri: str, fmt: object) -> str:
     return suffix or "unknown"
 
 
-def context_table(net: Any, windows: Sequence[TrackWindows], y: np.ndarray, k: int, win_s: float,
-                  counts: Sequence[int]) -> pd.DataFrame:
+def context_table(per_track: Sequence[Tensor], windows: Sequence[TrackWindows], y: np.ndarray, k: int,
+                  win_s: float, counts: Sequence[int]) -> pd.DataFrame:
+    """Pooled EER/minDCF when only each track's first n (best) windows are scored, per n in ``counts``."""
     rows = []
     for n in counts:
-        logits = track_logits(net, windows, k, n)
+        logits = pool_tracks(per_track, k, first=n)
         seconds = np.mean([covered_seconds(w.starts[:n], win_s) for w in windows])
         rows.append({"windows": n, "context_s": round(float(seconds), 1), "eer": equal_error_rate(y, logits),
                      "min_dcf": min_dcf(y, logits), "n_tracks": len(y)})
+    return pd.DataFrame(rows)
+
+
+def pooling_table(per_track: Sequence[Tensor], y: np.ndarray, max_windows: int,
+                  ks: Sequence[int] = POOLING_K) -> pd.DataFrame:
+    """Pooled EER/minDCF for other top-k pooling sizes over the stored window budget (k = max_windows
+    is the plain mean): whether the artifact's ``pooling_k`` is a good choice on this data."""
+    rows = []
+    for k in sorted({min(k, max_windows) for k in ks}):
+        logits = pool_tracks(per_track, k, first=max_windows)
+        rows.append({"pooling_k": k, "eer": equal_error_rate(y, logits), "min_dcf": min_dcf(y, logits),
+                     "n_tracks": len(y)})
     return pd.DataFrame(rows)
 
 
@@ -96,6 +119,7 @@ def context_table(net: Any, windows: Sequence[TrackWindows], y: np.ndarray, k: i
 class ScoredTracks:
     scores: pd.DataFrame  # one row per scored track: the report's input
     context: pd.DataFrame  # accuracy vs seconds of context
+    pooling: pd.DataFrame  # accuracy vs top-k pooling size
     card: ArtifactCard
     undecodable: dict[str, str]  # upload_id -> error code: reported, not silently dropped
 
@@ -109,14 +133,16 @@ def score_tracks(artifact_dir: Path, corpus_dir: Path, split: str = "test",
     cache = Home.from_env().cache / "detector-windows"
     tracks, windows, failed = load_windows(tracks, cache, spec, max(max_windows, max(contexts)), None)
     y = tracks["is_synthetic"].to_numpy(dtype=bool)
-    logits = track_logits(model.net, windows, k, max_windows)
+    per_track = window_logits(model.net, windows, max(max_windows, max(contexts)))
+    logits = pool_tracks(per_track, k, first=max_windows)
     probs = calibrate(torch.from_numpy(logits), model.card.calibration).numpy()
     scores = pd.DataFrame({
         "upload_id": tracks.index, "is_synthetic": y, "generator_family": tracks["family"].where(y, None),
-        "codec": tracks["codec"].to_numpy(), "logit": logits, "probability": probs, "split": split,
+        "codec": tracks["codec"].to_numpy(), "voice": tracks["artist"].astype(str).to_numpy(),
+        "logit": logits, "probability": probs, "split": split,
     })
-    ctx = context_table(model.net, windows, y, k, float(spec["win_s"]), contexts)
-    return ScoredTracks(scores, ctx, model.card, failed)
+    ctx = context_table(per_track, windows, y, k, float(spec["win_s"]), contexts)
+    return ScoredTracks(scores, ctx, pooling_table(per_track, y, max_windows), model.card, failed)
 
 
 def evaluate_detector(artifact_dir: Path, corpus_dir: Path, out_dir: Path, split: str = "test") -> dict[str, Any]:
@@ -136,4 +162,5 @@ def evaluate_detector(artifact_dir: Path, corpus_dir: Path, out_dir: Path, split
     out_dir.mkdir(parents=True, exist_ok=True)
     scores.to_parquet(out_dir / "scores.parquet")
     return write_detector_report(scores, out_dir, title=f"Synthetic-voice detector evaluation: {card.model_id}",
-                                 meta=meta, context=scored.context)
+                                 meta={**meta, "pooling_k": int(card.spec["pooling_k"])}, context=scored.context,
+                                 pooling=scored.pooling)

@@ -395,13 +395,19 @@ def per_family_eer(tracks: pd.DataFrame, logits: np.ndarray) -> dict[str, float]
 
 def track_logits(net: DetectorNet, windows: Sequence[TrackWindows], k: int, max_windows: int) -> np.ndarray:
     """Pooled (top-k mean) logit per track, scored exactly as `models.detector.WindowDetector` does."""
+    return pool_tracks(window_logits(net, windows, max_windows), k)
+
+
+def window_logits(net: DetectorNet, windows: Sequence[TrackWindows], max_windows: int) -> list[Tensor]:
+    """Each track's first ``max_windows`` window logits (best vocal windows first), scored in one stack."""
     crops = [w.windows[:max_windows] for w in windows]
     flat = score_windows(net, torch.from_numpy(np.concatenate(crops))) if crops else torch.zeros(0)
-    out, offset = [], 0
-    for c in crops:
-        out.append(float(topk_mean(flat[offset : offset + len(c)], k)))
-        offset += len(c)
-    return np.array(out, dtype=np.float64)
+    return list(flat.split([len(c) for c in crops])) if crops else []
+
+
+def pool_tracks(per_track: Sequence[Tensor], k: int, first: int | None = None) -> np.ndarray:
+    """Top-``k`` mean of each track's window logits (of its ``first`` windows only, when given)."""
+    return np.array([float(topk_mean(t[:first], k)) for t in per_track], dtype=np.float64)
 
 
 @dataclasses.dataclass
@@ -481,13 +487,13 @@ def _training_data_text(corpus_dir: Path, tracks: pd.DataFrame, split: pd.Series
 
 @dataclasses.dataclass
 class PreparedData:
-    tracks: pd.DataFrame  # detector_tracks rows that decoded
-    split: pd.Series  # train / dev / test / excluded per upload
+    tracks: pd.DataFrame  # detector_tracks rows of train/dev/test that decoded (excluded ones are not loaded)
+    split: pd.Series  # train / dev / test / excluded per upload, excluded ones included (for split.json)
     windows: list[TrackWindows]  # per row of ``tracks``
     failed: dict[str, str]  # upload_id -> error code, for uploads that did not decode
 
     def part(self, name: str) -> tuple[pd.DataFrame, list[TrackWindows]]:
-        mask = (self.split == name).to_numpy()
+        mask = (self.split.loc[self.tracks.index] == name).to_numpy()
         return self.tracks[mask], [w for w, m in zip(self.windows, mask, strict=True) if m]
 
 
@@ -519,8 +525,11 @@ def prepare_data(
             raise ValueError(f"holdout family {holdout_family!r} has no clones in {corpus_dir}")
         split = split.where(~(held_out & split.ne("test").to_numpy()), "excluded")
     cache = Path(cache_dir) if cache_dir else Home.from_env().cache / "detector-windows"
-    tracks, windows, failed = load_windows(tracks, cache, spec, n_windows, workers)
-    return PreparedData(tracks, split.loc[tracks.index], windows, failed)
+    # Excluded uploads (held-out family outside test, extra corpora's test voices) are never
+    # scored: decoding them would only cost time and memory (about a tenth of the windows).
+    used = split.ne("excluded").to_numpy()
+    loaded, windows, failed = load_windows(tracks[used], cache, spec, n_windows, workers)
+    return PreparedData(loaded, split.drop(list(failed)), windows, failed)
 
 
 def evaluate_splits(

@@ -185,10 +185,14 @@ def test_extra_corpus_joins_train_and_dev_by_its_voices_split(tmp_path: Path) ->
     assert both.split.loc[base.split.index].equals(base.split)  # the primary's split is untouched
     added = both.split.drop(base.split.index)
     assert added.index.str.startswith("b/").all() and set(added) == {"train", "dev", "excluded"}
-    voice_split = dict(zip(base.tracks["artist"], base.split, strict=True))
-    voices = both.tracks["artist"].loc[added.index]
+    voice_split = dict(zip(base.tracks["artist"], base.split.loc[base.tracks.index], strict=True))
+    extra_tracks, _ = extra_corpus_tracks(extra, voice_split)
+    voices = extra_tracks["artist"].loc[added.index]
     expected = voices.map(voice_split).replace("test", "excluded")
     assert added.equals(expected.rename(None))
+    excluded = both.split.index[both.split.eq("excluded").to_numpy()]
+    assert not both.tracks.index.isin(excluded).any() and len(both.windows) == len(both.tracks)  # never decoded
+    assert len(both.tracks) == int(both.split.ne("excluded").sum())
     from models.train_detector import _training_data_text
 
     assert str(extra) in _training_data_text(primary, both.tracks, both.split, [str(extra)])

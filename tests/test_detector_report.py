@@ -183,3 +183,38 @@ def test_validation(tmp_path: Path) -> None:
 def test_markdown_table_helper() -> None:
     table = markdown_table(("a|b", "value"), [("x", 0.123456), ("y", None), ("z", 3)])
     assert table.splitlines() == ["| a\\|b | value |", "|---|---|", "| x | 0.1235 |", "| y | n/a |", "| z | 3 |"]
+
+
+def test_per_voice_flag_rate_recall_and_eer(tmp_path: Path) -> None:
+    """Voice 'loud' has bona fide uploads above the threshold, 'quiet' none; 'solo' has no clones."""
+    rows = [("loud", False, 0.9), ("loud", False, 0.2), ("loud", True, 0.95), ("loud", True, 0.1),
+            ("quiet", False, 0.1), ("quiet", False, 0.3), ("quiet", True, 0.8),
+            ("solo", False, 0.7)]
+    scores = pd.DataFrame(rows, columns=["voice", "is_synthetic", "probability"])
+    scores["logit"] = np.log(scores["probability"] / (1 - scores["probability"]))
+    scores["upload_id"] = [f"u{i}" for i in range(len(scores))]
+    scores["generator_family"] = np.where(scores["is_synthetic"], "fam-a", None)
+    scores["codec"] = "wav"
+    metrics = write_detector_report(scores, tmp_path, title="Voices", meta={**META, "heldout_family": None})
+    voices = metrics["per_voice"]
+    assert voices["loud"] == {"n_bona_fide": 2, "bona_fide_flag_rate": 0.5, "n_synthetic": 2, "recall": 0.5,
+                              "eer": 0.5}
+    assert voices["quiet"]["bona_fide_flag_rate"] == 0.0 and voices["quiet"]["recall"] == 1.0
+    assert voices["quiet"]["eer"] == 0.0
+    assert voices["solo"]["recall"] is None and voices["solo"]["eer"] is None
+    md = (tmp_path / "report.md").read_text()
+    assert "## Per voice" in md and "median 0.5000, highest 1.0000" in md
+    write_detector_report(scores.drop(columns=["voice"]), tmp_path, title="No voices", meta=META)
+    assert "Not measured: the scores carry no `voice` column" in (tmp_path / "report.md").read_text()
+
+
+def test_pooling_table_marks_the_stored_k(tmp_path: Path) -> None:
+    pooling = pd.DataFrame({"pooling_k": [8, 1, 3], "eer": [0.1, 0.3, 0.2], "min_dcf": [0.4, 0.9, 0.5],
+                            "n_tracks": [321] * 3})
+    metrics = write_detector_report(_scores(seed=4), tmp_path, title="Pooling", meta={**META, "pooling_k": 3},
+                                    pooling=pooling)
+    assert [(r["pooling_k"], r["stored"]) for r in metrics["pooling"]] == [(1, False), (3, True), (8, False)]
+    md = (tmp_path / "report.md").read_text()
+    assert "## Accuracy vs pooling" in md and "| 3 (stored) | 0.2000 |" in md
+    with pytest.raises(ValueError, match="pooling lacks columns"):
+        write_detector_report(_scores(seed=4), tmp_path, title="x", meta=META, pooling=pooling.drop(columns="eer"))

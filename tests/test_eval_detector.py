@@ -44,9 +44,13 @@ def test_eval_writes_report_on_the_test_split_only(trained: dict[str, Path]) -> 
     split = json.loads((trained["model"] / "split.json").read_text())
     import pandas as pd
 
-    scored = set(pd.read_parquet(out / "scores.parquet")["upload_id"])
+    scores = pd.read_parquet(out / "scores.parquet")
+    scored = set(scores["upload_id"])
     assert scored == set(split["test"]) and not scored & set(split["train"])
     assert 0.0 <= metrics["eer"] <= 1.0
+    assert set(metrics["per_voice"]) == set(scores["voice"]) and len(metrics["per_voice"]) >= 1  # one row per singer
+    stored = [r for r in metrics["pooling"] if r["stored"]]
+    assert len(stored) == 1 and stored[0]["eer"] == pytest.approx(metrics["eer"])  # the stored k is the report's
     report = (out / "report.md").read_text()
     assert "griffin_lim" in report and "context" in report.lower()
 
@@ -132,6 +136,7 @@ def test_detector_notebook_executes_against_a_report(trained: dict[str, Path]) -
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     assert sum("image/png" in o.get("data", {}) for o in outputs) >= 3
+    assert any("bona_fide_flag_rate" in str(o.get("data", {})) for o in outputs)  # the per-voice table
 
 
 def test_shipped_checkpoint_is_small_verified_and_scores(tmp_path: Path) -> None:
@@ -153,3 +158,18 @@ def test_shipped_checkpoint_is_small_verified_and_scores(tmp_path: Path) -> None
     scorer = create_scorer("detector", "lcnn", str(dest))
     (out,) = scorer.score_batch([_track_input(tmp_path / "t.flac", "t")], scorer.load_model())
     assert 0.0 <= out.score <= 1.0 and out.segments
+
+
+def test_pooling_once_scored_windows_equals_scoring_each_budget(trained: dict[str, Path]) -> None:
+    """The report pools one pass of window logits; that must equal re-scoring with each window budget."""
+    from models.detector import load_detector
+    from models.eval_detector import select_tracks
+    from models.train_detector import load_windows, pool_tracks, track_logits, window_logits
+
+    model = load_detector(trained["model"], "cpu")
+    tracks = select_tracks(trained["corpus"], trained["model"], "all")
+    _, windows, _ = load_windows(tracks, trained["root"] / "pool-cache", model.card.spec, 4, 1)
+    per_track = window_logits(model.net, windows, 4)
+    for k, n in ((1, 1), (2, 2), (3, 4)):
+        np.testing.assert_allclose(pool_tracks(per_track, k, first=n), track_logits(model.net, windows, k, n),
+                                   rtol=1e-5, atol=1e-6)

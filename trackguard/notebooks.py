@@ -41,6 +41,10 @@ DETECTOR_CELLS: list[tuple[str, str]] = [
              "for synthetic, part in scores.groupby('is_synthetic'):\n"
              "    ax.hist(part['logit'], bins=30, alpha=0.6, label='synthetic' if synthetic else 'bona fide')\n"
              "ax.set_xlabel('pooled logit'); ax.legend(); plt.show()"),
+    ("markdown", "Per singing voice at the stored threshold: the threshold was set on the dev voices' bona fide "
+                 "uploads, so a voice far above that flag rate is one it does not transfer to."),
+    ("code", "voices = pd.DataFrame(metrics.get('per_voice') or {}).T\n"
+             "voices.sort_values('bona_fide_flag_rate', ascending=False) if len(voices) else 'no voice column'"),
 ]
 
 SPAM_CELLS: list[tuple[str, str]] = [

@@ -2,7 +2,8 @@
 
 One call turns a per-track score table into a report a reviewer can read without the code:
 pooled discrimination (EER, minDCF), calibration (actDCF, Cllr), the stored operating point,
-per-generator-family and per-codec EERs, and accuracy vs seconds of context. Every EER is shown
+per-generator-family, per-codec and per-voice figures, and accuracy vs seconds of context and
+vs the pooling size. Every EER is shown
 next to its per-class track counts, since one track moves a rate by 1/n and small sets are noisy.
 
 Figures are drawn with matplotlib's Agg canvas on explicit ``Figure`` objects rather than through
@@ -38,6 +39,7 @@ from trackguard.reports.common import DET_CLIP, det_axes, fmt, json_safe, markdo
 SCORE_COLUMNS = ("upload_id", "is_synthetic", "generator_family", "codec", "logit", "probability")
 META_KEYS = ("model_id", "threshold", "data", "command", "heldout_family")
 CONTEXT_COLUMNS = ("context_s", "eer", "min_dcf", "n_tracks")
+POOLING_COLUMNS = ("pooling_k", "eer", "min_dcf", "n_tracks")
 UNKNOWN_FAMILY = "(unknown)"
 CALIBRATION_BINS = 10
 
@@ -76,6 +78,7 @@ def write_detector_report(
     title: str,
     meta: Mapping[str, Any],
     context: pd.DataFrame | None = None,
+    pooling: pd.DataFrame | None = None,
     p_spoof: float = 0.05,
     c_miss: float = 1.0,
     c_fa: float = 10.0,
@@ -84,14 +87,17 @@ def write_detector_report(
     """Write report.md, det.png, calibration.png, context.png (if ``context``) and metrics.json.
 
     ``scores``: one row per evaluated track with the columns in ``SCORE_COLUMNS`` (optionally
-    ``split`` and ``threshold_flagged``); ``meta``: the keys in ``META_KEYS``; ``context``: the
-    columns in ``CONTEXT_COLUMNS``. Returns the metrics exactly as written to metrics.json
+    ``split``, ``threshold_flagged`` and ``voice``); ``meta``: the keys in ``META_KEYS``;
+    ``context``: the columns in ``CONTEXT_COLUMNS``; ``pooling``: the columns in
+    ``POOLING_COLUMNS`` (accuracy per top-k pooling size; ``meta["pooling_k"]``, if given,
+    marks the artifact's own). Returns the metrics exactly as written to metrics.json
     (non-finite numbers become null there). Raises ValueError on missing columns / keys or
     when either class has no tracks.
     """
-    _validate(scores, meta, context)
+    _validate(scores, meta, context, pooling)
     costs = CostModel(p_spoof, c_miss, c_fa, train_prior)
-    metrics = {"title": title, **detector_metrics(scores, meta, costs, context)}
+    metrics = {"title": title, **detector_metrics(scores, meta, costs, context),
+               "pooling": None if pooling is None else _pooling_records(pooling, meta.get("pooling_k"))}
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     _plot_det(scores, metrics, out_dir / "det.png")
@@ -104,12 +110,13 @@ def write_detector_report(
     return clean
 
 
-def _validate(scores: pd.DataFrame, meta: Mapping[str, Any], context: pd.DataFrame | None) -> None:
+def _validate(scores: pd.DataFrame, meta: Mapping[str, Any], context: pd.DataFrame | None,
+              pooling: pd.DataFrame | None = None) -> None:
     require(scores, SCORE_COLUMNS, meta, META_KEYS)
-    if context is not None:
-        missing = [c for c in CONTEXT_COLUMNS if c not in context.columns]
+    for name, table, columns in (("context", context, CONTEXT_COLUMNS), ("pooling", pooling, POOLING_COLUMNS)):
+        missing = [] if table is None else [c for c in columns if c not in table.columns]
         if missing:
-            raise ValueError(f"context lacks columns {missing}")
+            raise ValueError(f"{name} lacks columns {missing}")
 
 
 # --------------------------------------------------------------------------- numbers
@@ -147,6 +154,7 @@ def detector_metrics(
         "stored_flags_agree": _stored_flag_agreement(scores, float(meta["threshold"])),
         "per_family_eer": per_family_eer(scores, heldout),
         "per_codec_eer": per_codec_eer(scores),
+        "per_voice": per_voice(scores, float(meta["threshold"])),
         "calibration_bins": calibration_bins(scores, costs.train_prior),
         "context": None if context is None else _context_records(context),
     }
@@ -199,6 +207,31 @@ def per_codec_eer(scores: pd.DataFrame) -> dict[str, dict[str, Any]]:
     return out
 
 
+def per_voice(scores: pd.DataFrame, threshold: float) -> dict[str, dict[str, Any]] | None:
+    """Per singing voice (optional ``voice`` column): flag rate of its bona fide uploads and
+    recall of its clones at the stored threshold, and its own EER; None without the column.
+
+    The threshold is set on the dev voices' bona fide uploads; how far each unseen voice's
+    flag rate strays from that target is what this shows (rates on few uploads are coarse).
+    """
+    if "voice" not in scores.columns:
+        return None
+    out: dict[str, dict[str, Any]] = {}
+    for voice, group in scores.groupby(scores["voice"].astype(str), sort=True):
+        labels = group["is_synthetic"].to_numpy(dtype=bool)
+        probs = group["probability"].to_numpy(dtype=np.float64)
+        logits = group["logit"].to_numpy(dtype=np.float64)
+        bona, synth = probs[~labels], probs[labels]
+        out[str(voice)] = {
+            "n_bona_fide": int(bona.size),
+            "bona_fide_flag_rate": float(np.mean(bona >= threshold)) if bona.size else None,
+            "n_synthetic": int(synth.size),
+            "recall": float(np.mean(synth >= threshold)) if synth.size else None,
+            "eer": _eer_of(logits[~labels], logits[labels]) if bona.size and synth.size else None,
+        }
+    return out
+
+
 def _eer_of(bona: np.ndarray, synth: np.ndarray) -> float:
     labels = np.r_[np.zeros(bona.size, bool), np.ones(synth.size, bool)]
     return equal_error_rate(labels, np.r_[bona, synth])
@@ -220,6 +253,15 @@ def _stored_flag_agreement(scores: pd.DataFrame, threshold: float) -> float | No
         return None
     recomputed = scores["probability"].to_numpy(dtype=np.float64) >= threshold
     return float(np.mean(scores["threshold_flagged"].to_numpy(dtype=bool) == recomputed))
+
+
+def _pooling_records(pooling: pd.DataFrame, stored_k: Any) -> list[dict[str, Any]]:
+    rows = pooling.sort_values("pooling_k")[list(POOLING_COLUMNS)]
+    return [
+        {"pooling_k": int(r.pooling_k), "eer": float(r.eer), "min_dcf": float(r.min_dcf), "n_tracks": int(r.n_tracks),
+         "stored": stored_k is not None and int(r.pooling_k) == int(stored_k)}
+        for r in rows.itertuples(index=False)
+    ]
 
 
 def _context_records(context: pd.DataFrame) -> list[dict[str, Any]]:
@@ -275,7 +317,9 @@ def render_markdown(metrics: Mapping[str, Any], title: str, meta: Mapping[str, A
         _family_section(metrics),
         _codec_section(metrics),
         _operating_section(metrics),
+        _voice_section(metrics),
         _context_section(metrics),
+        _pooling_section(metrics),
         _figures_section(has_context),
     ]
     return "\n\n".join(sections) + "\n"
@@ -383,6 +427,24 @@ def _operating_section(m: Mapping[str, Any]) -> str:
     return text
 
 
+def _voice_section(m: Mapping[str, Any]) -> str:
+    voices = m["per_voice"]
+    if voices is None:
+        return "## Per voice\n\nNot measured: the scores carry no `voice` column."
+    rows = [(v, r["n_bona_fide"], r["bona_fide_flag_rate"], r["n_synthetic"], r["recall"], r["eer"])
+            for v, r in voices.items()]
+    rates = [r["bona_fide_flag_rate"] for r in voices.values() if r["bona_fide_flag_rate"] is not None]
+    spread = (f" Bona fide flag rate over the {len(rates)} voices: median {fmt(float(np.median(rates)))}, "
+              f"highest {fmt(max(rates))}.") if rates else ""
+    return (
+        "## Per voice\n\nEach singing voice's uploads at the stored threshold, and its own EER (its clones "
+        "against its bona fide uploads, raw logits; n/a without both). The threshold was set on the dev "
+        f"voices' bona fide uploads, so a voice far above the target flag rate is one it does not transfer to.{spread}"
+        "\n\n" + markdown_table(("Voice", "n bona fide", "Bona fide flag rate", "n synthetic", "Recall",
+                                   "EER (fraction)"), rows)
+    )
+
+
 def _context_section(m: Mapping[str, Any]) -> str:
     records = m["context"]
     if records is None:
@@ -391,6 +453,20 @@ def _context_section(m: Mapping[str, Any]) -> str:
     return (
         "## Accuracy vs context\n\nPooled metrics when only the given seconds of each track are scored.\n\n"
         + markdown_table(("Context (s)", "EER (fraction)", "minDCF (fraction)", "n tracks"), rows)
+    )
+
+
+def _pooling_section(m: Mapping[str, Any]) -> str:
+    records = m.get("pooling")
+    if records is None:
+        return "## Accuracy vs pooling\n\nNot measured for this report."
+    rows = [(f"{r['pooling_k']}" + (" (stored)" if r["stored"] else ""), r["eer"], r["min_dcf"], r["n_tracks"])
+            for r in records]
+    return (
+        "## Accuracy vs pooling\n\nPooled metrics when a track's logit is the mean of its top k window logits "
+        "instead (over the same windows; the largest k is the plain mean, k = 1 the single most "
+        "synthetic-looking window). The stored calibration and threshold belong to the stored k.\n\n"
+        + markdown_table(("Top k", "EER (fraction)", "minDCF (fraction)", "n tracks"), rows)
     )
 
 
