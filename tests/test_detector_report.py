@@ -106,7 +106,7 @@ def test_metrics_json_matches_metrics_module(report: tuple[Path, dict, pd.DataFr
 
 
 def test_per_family_and_codec(report: tuple[Path, dict, pd.DataFrame]) -> None:
-    _, metrics, scores = report
+    out, metrics, scores = report
     fam = metrics["per_family_eer"]
     assert sorted(fam) == list(FAMILIES)
     assert fam["fam-d"]["eer"] == 0.0
@@ -119,6 +119,11 @@ def test_per_family_and_codec(report: tuple[Path, dict, pd.DataFrame]) -> None:
     assert codec["flac"] == {"eer": None, "n_synthetic": 0, "n_bona_fide": 1}
     wav = scores[scores["codec"] == "wav"]
     assert codec["wav"]["eer"] == equal_error_rate(wav["is_synthetic"], wav["logit"])
+    seen = scores[scores["generator_family"].ne("fam-c")]  # bona fide rows have None: kept
+    assert metrics["seen_families_eer"] == {"eer": equal_error_rate(seen["is_synthetic"], seen["logit"]),
+                                            "n_synthetic": 90}
+    assert metrics["seen_families_eer"]["eer"] < metrics["eer"]  # fam-c, held out, is the hardest
+    assert "| EER, seen families only |" in (out / "report.md").read_text()
 
 
 def test_markdown_content(report: tuple[Path, dict, pd.DataFrame]) -> None:
@@ -154,6 +159,7 @@ def test_without_context(tmp_path: Path) -> None:
     assert not (tmp_path / "context.png").exists()
     assert "Not measured" in md and "context.png" not in md and "(held out)" not in md
     assert metrics["context"] is None and metrics["stored_flags_agree"] is None and metrics["splits"] is None
+    assert metrics["seen_families_eer"] is None and "seen families only" not in md  # nothing held out
 
 
 def test_confidently_wrong_probability_gives_infinite_cllr(tmp_path: Path) -> None:
@@ -167,7 +173,7 @@ def test_confidently_wrong_probability_gives_infinite_cllr(tmp_path: Path) -> No
 def test_heldout_family_absent_is_stated(tmp_path: Path) -> None:
     meta = {**META, "heldout_family": "fam-z"}
     metrics = write_detector_report(_scores(), tmp_path, title="absent", meta=meta)
-    assert metrics["heldout_family_present"] is False
+    assert metrics["heldout_family_present"] is False and metrics["seen_families_eer"] is None
     assert "no tracks of it in this data" in (tmp_path / "report.md").read_text()
 
 

@@ -153,6 +153,7 @@ def detector_metrics(
         "operating_point": operating_point(labels, probs, float(meta["threshold"])),
         "stored_flags_agree": _stored_flag_agreement(scores, float(meta["threshold"])),
         "per_family_eer": per_family_eer(scores, heldout),
+        "seen_families_eer": seen_families_eer(labels, logits, families, heldout),
         "per_codec_eer": per_codec_eer(scores),
         "per_voice": per_voice(scores, float(meta["threshold"])),
         "calibration_bins": calibration_bins(scores, costs.train_prior),
@@ -186,6 +187,17 @@ def per_family_eer(scores: pd.DataFrame, heldout: str | None) -> dict[str, dict[
             "held_out": fam == heldout,
         }
     return out
+
+
+def seen_families_eer(labels: np.ndarray, logits: np.ndarray, families: pd.Series,
+                      heldout: str | None) -> dict[str, Any] | None:
+    """Pooled EER without the held-out family's clones (the "seen in training" target); None
+    when no family was held out or none of its clones are in this data."""
+    unseen = labels & (families.to_numpy() == heldout)
+    if heldout is None or not unseen.any():
+        return None
+    keep = ~unseen
+    return {"eer": equal_error_rate(labels[keep], logits[keep]), "n_synthetic": int(labels[keep].sum())}
 
 
 def per_codec_eer(scores: pd.DataFrame) -> dict[str, dict[str, Any]]:
@@ -367,6 +379,10 @@ def _pooled_section(m: Mapping[str, Any]) -> str:
         ("Cllr (bits)", m["cllr_bits"], "calibrated probability", nb, ns),
         ("minCllr (bits)", m["min_cllr_bits"], "raw logit after PAV", nb, ns),
     ]
+    seen = m["seen_families_eer"]
+    if seen is not None:
+        rows.insert(1, ("EER, seen families only", seen["eer"], "raw logit, held-out family's clones left out", nb,
+                        seen["n_synthetic"]))
     header = ("Metric", "Value (fraction; Cllr in bits)", "Scored on", "n bona fide", "n synthetic")
     return "## Pooled metrics\n\n" + markdown_table(header, rows)
 
