@@ -131,9 +131,10 @@ def score_tracks(artifact_dir: Path, corpus_dir: Path, split: str = "test",
     k, max_windows = int(spec["pooling_k"]), int(spec["max_windows"])
     tracks = select_tracks(corpus_dir, artifact_dir, split)
     cache = Home.from_env().cache / "detector-windows"
-    tracks, windows, failed = load_windows(tracks, cache, spec, max(max_windows, max(contexts)), None)
+    n_windows = max(max_windows, max(contexts))  # decoded and scored once; contexts and pooling reuse them
+    tracks, windows, failed = load_windows(tracks, cache, spec, n_windows, None)
     y = tracks["is_synthetic"].to_numpy(dtype=bool)
-    per_track = window_logits(model.net, windows, max(max_windows, max(contexts)))
+    per_track = window_logits(model.net, windows, n_windows)
     logits = pool_tracks(per_track, k, first=max_windows)
     probs = calibrate(torch.from_numpy(logits), model.card.calibration).numpy()
     scores = pd.DataFrame({

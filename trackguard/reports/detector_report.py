@@ -96,8 +96,7 @@ def write_detector_report(
     """
     _validate(scores, meta, context, pooling)
     costs = CostModel(p_spoof, c_miss, c_fa, train_prior)
-    metrics = {"title": title, **detector_metrics(scores, meta, costs, context),
-               "pooling": None if pooling is None else _pooling_records(pooling, meta.get("pooling_k"))}
+    metrics = {"title": title, **detector_metrics(scores, meta, costs, context, pooling)}
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     _plot_det(scores, metrics, out_dir / "det.png")
@@ -123,7 +122,8 @@ def _validate(scores: pd.DataFrame, meta: Mapping[str, Any], context: pd.DataFra
 
 
 def detector_metrics(
-    scores: pd.DataFrame, meta: Mapping[str, Any], costs: CostModel, context: pd.DataFrame | None = None
+    scores: pd.DataFrame, meta: Mapping[str, Any], costs: CostModel, context: pd.DataFrame | None = None,
+    pooling: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """All report figures as one dict (the body of metrics.json, before NaN/inf become null)."""
     labels = scores["is_synthetic"].to_numpy(dtype=bool)
@@ -158,6 +158,7 @@ def detector_metrics(
         "per_voice": per_voice(scores, float(meta["threshold"])),
         "calibration_bins": calibration_bins(scores, costs.train_prior),
         "context": None if context is None else _context_records(context),
+        "pooling": None if pooling is None else _pooling_records(pooling, meta.get("pooling_k")),
     }
 
 
@@ -473,7 +474,7 @@ def _context_section(m: Mapping[str, Any]) -> str:
 
 
 def _pooling_section(m: Mapping[str, Any]) -> str:
-    records = m.get("pooling")
+    records = m["pooling"]
     if records is None:
         return "## Accuracy vs pooling\n\nNot measured for this report."
     rows = [(f"{r['pooling_k']}" + (" (stored)" if r["stored"] else ""), r["eer"], r["min_dcf"], r["n_tracks"])
