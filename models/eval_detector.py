@@ -27,7 +27,8 @@ import torch
 from torch import Tensor
 
 from models.artifact import ArtifactCard, load_card
-from models.detector import calibrate, load_detector
+from models.artist_norm import ArtistNorm, normalised_logits
+from models.detector import LoadedDetector, calibrate, load_detector
 from models.spoof_metrics import equal_error_rate, min_dcf
 from models.train_detector import (
     TrackWindows,
@@ -122,10 +123,11 @@ class ScoredTracks:
     pooling: pd.DataFrame  # accuracy vs top-k pooling size
     card: ArtifactCard
     undecodable: dict[str, str]  # upload_id -> error code: reported, not silently dropped
+    artist_norm: dict[str, Any] | None = None  # slope, anchor, levels (with --artist-references)
 
 
 def score_tracks(artifact_dir: Path, corpus_dir: Path, split: str = "test",
-                 contexts: Sequence[int] = CONTEXT_WINDOWS) -> ScoredTracks:
+                 contexts: Sequence[int] = CONTEXT_WINDOWS, artist_references: bool = False) -> ScoredTracks:
     model = load_detector(artifact_dir, "cpu")
     spec = model.card.spec
     k, max_windows = int(spec["pooling_k"]), int(spec["max_windows"])
@@ -143,22 +145,42 @@ def score_tracks(artifact_dir: Path, corpus_dir: Path, split: str = "test",
         "logit": logits, "probability": probs, "split": split,
     })
     ctx = context_table(per_track, windows, y, k, float(spec["win_s"]), contexts)
-    return ScoredTracks(scores, ctx, pooling_table(per_track, y, max_windows), model.card, failed)
+    norm_meta = normalise_by_artist(scores, model, corpus_dir) if artist_references else None
+    return ScoredTracks(scores, ctx, pooling_table(per_track, y, max_windows), model.card, failed, norm_meta)
 
 
-def evaluate_detector(artifact_dir: Path, corpus_dir: Path, out_dir: Path, split: str = "test") -> dict[str, Any]:
+def normalise_by_artist(scores: pd.DataFrame, model: LoadedDetector, corpus_dir: Path) -> dict[str, Any]:
+    """Add ``normalised_logit``/``normalised_probability``: each voice's offset from the corpus's reference
+    recordings of that voice (none of them is a scored upload). Returns what the report says about it."""
+    from models.fit_artist_norm import corpus_reference_levels
+
+    norm = ArtistNorm.from_calibration(model.card.calibration)
+    if norm is None:
+        raise ValueError("this detector has no per-artist normalisation: fit it on its dev voices with "
+                         "`trackguard train artist-norm --artifact DIR --corpus CORPUS_IT_TRAINED_ON`")
+    levels = corpus_reference_levels(model, corpus_dir, set(scores["voice"]))
+    normalised = normalised_logits(scores["logit"].to_numpy(), scores["voice"].tolist(), levels, norm)
+    scores["normalised_logit"] = normalised
+    scores["normalised_probability"] = calibrate(torch.from_numpy(normalised), model.card.calibration).numpy()
+    return {"slope": norm.slope, "anchor": norm.anchor, "levels": levels,
+            "levels_from": f"the reference recordings in {corpus_dir}/references of each scored voice"}
+
+
+def evaluate_detector(artifact_dir: Path, corpus_dir: Path, out_dir: Path, split: str = "test",
+                      artist_references: bool = False) -> dict[str, Any]:
     from trackguard.reports.detector_report import write_detector_report
 
-    scored = score_tracks(Path(artifact_dir), Path(corpus_dir), split)
+    scored = score_tracks(Path(artifact_dir), Path(corpus_dir), split, artist_references=artist_references)
     scores, card = scored.scores, scored.card
     meta = {
         "model_id": card.model_id, "threshold": card.threshold,
         "data": f"synthetic corpus at {corpus_dir}, {split} split ({len(scores)} vocal uploads)",
         "command": f"trackguard eval detector --artifact {artifact_dir} --corpus {corpus_dir} --out {out_dir} "
-                   f"--split {split}",
+                   f"--split {split}" + (" --artist-references" if artist_references else ""),
         "heldout_family": card.metrics.get("holdout_family"),
         "training_data": card.training_data,
         "undecodable_uploads": scored.undecodable,
+        "artist_norm": scored.artist_norm,
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     scores.to_parquet(out_dir / "scores.parquet")

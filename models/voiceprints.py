@@ -95,6 +95,19 @@ class Centroid(RegistryBase):
     n_embeddings: Mapped[int] = mapped_column(Integer)
 
 
+class DetectorReferenceLevel(RegistryBase):
+    """How synthetic an enrolled artist's own reference recordings look to one detector model
+    (`models.artist_norm`): the mean pooled logit of those recordings. Derived from the artist's
+    voice, so opt-out erases it; tied to a detector model id, since another model scores otherwise."""
+
+    __tablename__ = "detector_reference_levels"
+    artist_id: Mapped[str] = mapped_column(ForeignKey("artists.artist_id", ondelete="CASCADE"), primary_key=True)
+    model_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    level: Mapped[float] = mapped_column(Float)
+    n_references: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
 class CohortEmbedding(RegistryBase):
     """A bona fide voice that is not enrolled, for AS-norm.
 
@@ -244,6 +257,7 @@ class VoiceprintStore:
             raise ValueError("need one embedding per enrolment source")
         centroid = _unit(np.mean([_unit(e) for e in embeddings], axis=0))
         with Session(self.engine) as s, s.begin():
+            s.execute(delete(DetectorReferenceLevel).where(DetectorReferenceLevel.artist_id == artist_id))
             s.execute(delete(Artist).where(Artist.artist_id == artist_id))
             s.flush()
             s.add(Artist(artist_id=artist_id, name=name, profile_id=profile_id, policy=policy,
@@ -293,13 +307,14 @@ class VoiceprintStore:
             s.execute(delete(Embedding).where(Embedding.artist_id == artist_id))
             s.execute(delete(Centroid).where(Centroid.artist_id == artist_id))
             s.execute(delete(CohortEmbedding).where(CohortEmbedding.subject_ref == ref))
+            s.execute(delete(DetectorReferenceLevel).where(DetectorReferenceLevel.artist_id == artist_id))
             s.execute(delete(Artist).where(Artist.artist_id == artist_id))
             ledger = _ledger(s.connection())
             if ledger is not None:
                 s.execute(update(ledger).where(ledger.c.artist_id == artist_id).values({LEDGER_SCORE_COLUMN: None}))
             erased = {"embeddings": counts["voiceprint_embeddings"], "centroids": counts["voiceprint_centroids"],
                       "cohort": counts["voiceprint_cohort"], "ledger_scores": counts.get(LEDGER_TABLE, 0),
-                      "artist_rows": int(existed)}
+                      "detector_levels": counts["detector_reference_levels"], "artist_rows": int(existed)}
             s.add(RegistryAudit(actor=actor, action="optout", artist_id=artist_id, details={"erased": erased}))
         return erased
 
@@ -323,6 +338,8 @@ class VoiceprintStore:
                                           .where(Centroid.artist_id == artist_id)),
             "voiceprint_cohort": count(select(func.count()).select_from(CohortEmbedding)
                                        .where(CohortEmbedding.subject_ref == subject_ref(artist_id))),
+            "detector_reference_levels": count(select(func.count()).select_from(DetectorReferenceLevel)
+                                               .where(DetectorReferenceLevel.artist_id == artist_id)),
         }
         ledger = _ledger(s.connection())
         if ledger is not None:
@@ -405,6 +422,35 @@ class VoiceprintStore:
         with Session(self.engine) as s:
             rows = s.execute(select(CalibrationRecord).order_by(CalibrationRecord.id)).scalars().all()
             return [(r.created_at, _calibration(r)) for r in rows]
+
+    def reference_sources(self) -> dict[str, list[str]]:
+        """Each enrolled artist's enrolment recordings (as given at enrolment), in enrolment order."""
+        with Session(self.engine) as s:
+            rows = s.execute(select(Embedding.artist_id, Embedding.source).order_by(Embedding.id)).all()
+        out: dict[str, list[str]] = {}
+        for artist_id, source in rows:
+            out.setdefault(artist_id, []).append(source)
+        return out
+
+    def set_detector_level(self, artist_id: str, model_id: str, level: float, n_references: int,
+                           actor: str) -> None:
+        """Store (replace) an enrolled artist's reference level for one detector model; audited."""
+        with Session(self.engine) as s, s.begin():
+            if s.get(Artist, artist_id) is None:
+                raise KeyError(f"artist {artist_id!r} is not enrolled")
+            s.execute(delete(DetectorReferenceLevel).where(DetectorReferenceLevel.artist_id == artist_id,
+                                                           DetectorReferenceLevel.model_id == model_id))
+            s.add(DetectorReferenceLevel(artist_id=artist_id, model_id=model_id, level=float(level),
+                                         n_references=int(n_references)))
+            s.add(RegistryAudit(actor=actor, action="detector_level", artist_id=artist_id,
+                                details={"model_id": model_id, "n_references": int(n_references)}))
+
+    def detector_levels(self, model_id: str) -> dict[str, float]:
+        """Enrolled artists' reference levels for this detector model (artists without one are absent)."""
+        with Session(self.engine) as s:
+            rows = s.execute(select(DetectorReferenceLevel.artist_id, DetectorReferenceLevel.level)
+                             .where(DetectorReferenceLevel.model_id == model_id)).all()
+        return {str(a): float(v) for a, v in rows}
 
     def policies(self) -> dict[str, ArtistPolicy]:
         with Session(self.engine) as s:

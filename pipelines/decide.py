@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from models.artist_norm import ArtistScoreNorm
 from models.base import DetectorOutput, SpamOutput, TrackInput, VerifierOutput
 from models.duplicates import DuplicateFinding
 from models.voiceprints import ArtistPolicy
@@ -55,13 +56,13 @@ def _impersonation(track: TrackInput, artist: ArtistPolicy | None,
 
 
 def decide(track: TrackInput, scores: Scores, artists: dict[str, ArtistPolicy],
-           thresholds: Thresholds, cfg: PipelineConfig) -> Verdict:
+           thresholds: Thresholds, cfg: PipelineConfig, artist_norm: ArtistScoreNorm | None = None) -> Verdict:
     det, ver, spam = scores.detector, scores.verifier, scores.spam
     verdict = Verdict(upload_id=track.row.upload_id, decision=Decision.PASS, model_versions=dict(scores.model_versions))
     _attach_evidence(verdict, det, ver, spam)
     verdict.duplicate_of = duplicate_of(scores)
-    synthetic, reasons_extra = synthetic_vocals(det, thresholds, cfg)
     matched = ver.matched_artist_id if ver else None
+    synthetic, reasons_extra = synthetic_vocals(det, thresholds, cfg, artist_norm, matched)
     queue: Queue | None = None
     reasons: list[str] = []
     if synthetic and matched and matched in artists:
@@ -85,13 +86,22 @@ def decide(track: TrackInput, scores: Scores, artists: dict[str, ArtistPolicy],
     return verdict
 
 
-def synthetic_vocals(det: DetectorOutput | None, thresholds: Thresholds,
-                     cfg: PipelineConfig) -> tuple[bool, list[str]]:
-    """Whether the detector calls the vocals synthetic, and the reason codes when its score is set aside."""
+def synthetic_vocals(det: DetectorOutput | None, thresholds: Thresholds, cfg: PipelineConfig,
+                     artist_norm: ArtistScoreNorm | None = None,
+                     singer: str | None = None) -> tuple[bool, list[str]]:
+    """Whether the detector calls the vocals synthetic, and the reason codes when its score is set aside.
+
+    ``singer``: the enrolled artist the verifier matched. When that artist's own reference
+    recordings score high on this detector (`models.artist_norm`), the score is judged after
+    their offset; a flag that only the artist's own level explains is set aside, with a reason.
+    """
     if det is None or det.score < thresholds.synthetic:
         return False, []
     if det.vocal_windows == 0 and cfg.policy.get("synthetic_needs_vocals", True):
         return False, ["synthetic_score_without_vocals"]  # it scored the loudest windows: no voice to judge
+    adjusted = artist_norm.adjusted_score(det.logit, singer) if artist_norm is not None else None
+    if adjusted is not None and adjusted < thresholds.synthetic:
+        return False, ["synthetic_score_within_artist_reference"]
     return True, []
 
 

@@ -25,6 +25,7 @@ from features.fingerprint import fingerprint
 from features.stats import audio_stats
 from features.windows import vocal_activity_windows
 from models.artifact import ArtifactError, load_card
+from models.artist_norm import ArtistNorm, ArtistScoreNorm
 from models.base import TrackInput, TrackScorer, create_scorer
 from models.duplicates import for_query
 from pipelines.config import PipelineConfig
@@ -197,12 +198,15 @@ class DecideVerdict(beam.DoFn):  # type: ignore[misc]
     def __init__(self, cfg: PipelineConfig, thresholds: Thresholds) -> None:
         self.cfg, self.thresholds = cfg, thresholds
         self.artists: dict[str, Any] = {}
+        self.artist_norm: ArtistScoreNorm | None = None
         self.decided = Metrics.counter("sweep", "tracks_decided")
 
     def setup(self) -> None:
         from models.voiceprints import VoiceprintStore
 
-        self.artists = VoiceprintStore(self.cfg.db_url).policies()
+        store = VoiceprintStore(self.cfg.db_url)
+        self.artists = store.policies()
+        self.artist_norm = artist_score_norm(self.cfg, store)
 
     def process(self, track: TrackInput) -> Iterator[Verdict]:
         scores = track.extra.get("scores", {})
@@ -211,8 +215,25 @@ class DecideVerdict(beam.DoFn):  # type: ignore[misc]
             track,
             Scores(scores.get("detector"), scores.get("verifier"), scores.get("spam"),
                    dict(track.extra.get("model_versions", {})), track.extra.get(DUPLICATE)),
-            self.artists, self.thresholds, self.cfg,
+            self.artists, self.thresholds, self.cfg, self.artist_norm,
         )
+
+
+def artist_score_norm(cfg: PipelineConfig, store: Any) -> ArtistScoreNorm | None:
+    """The detector's per-artist normalisation with the enrolled artists' levels for that model, when the
+    policy allows it (``artist_normalisation``), the artifact has one fitted and some artist has a level."""
+    spec = next((s for s in cfg.scorers if s.slot == "detector"), None)
+    if spec is None or not cfg.policy.get("artist_normalisation", True):
+        return None
+    try:
+        card = load_card(Path(spec.artifact), verify=False)
+    except ArtifactError:
+        return None
+    norm = ArtistNorm.from_calibration(card.calibration)
+    levels = store.detector_levels(card.model_id) if norm is not None else {}
+    if norm is None or not levels:
+        return None
+    return ArtistScoreNorm(norm, dict(card.calibration), levels, card.model_id)
 
 
 def stored_thresholds(cfg: PipelineConfig) -> dict[str, float | None]:

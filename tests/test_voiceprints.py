@@ -267,14 +267,18 @@ def test_optout_leaves_no_biometric_trace_in_any_table(any_url: str) -> None:
     ledger = AttributionLedger(any_url)
     ledger.record([{"artist_id": "a-gone", "upload_id": "u1", "similarity": 3.1, "uploader_id": "partner-1"},
                    {"artist_id": "a-stays", "upload_id": "u2", "similarity": 2.9, "uploader_id": "partner-2"}])
+    store.set_detector_level("a-gone", "detector/lcnn@1+abc", 2.5, 3, actor="label:test")
+    store.set_detector_level("a-stays", "detector/lcnn@1+abc", -4.0, 3, actor="label:test")
     secrets = [v.tobytes() for v in mine] + [unit(mine.mean(axis=0)).tobytes()] + [v.tobytes() for v in own_cohort]
     before = store.biometric_rows("a-gone")
-    assert before == {"voiceprint_embeddings": 3, "voiceprint_centroids": 1, "voiceprint_cohort": 2, LEDGER_TABLE: 1}
+    assert before == {"voiceprint_embeddings": 3, "voiceprint_centroids": 1, "voiceprint_cohort": 2,
+                      "detector_reference_levels": 1, LEDGER_TABLE: 1}
     assert scan_database(any_url, "a-gone", secrets)["voiceprint_embeddings"]  # the scan does see the bytes
 
     erased = store.optout("a-gone", actor="label:test")
 
-    assert erased == {"embeddings": 3, "centroids": 1, "cohort": 2, "ledger_scores": 1, "artist_rows": 1}
+    assert erased == {"embeddings": 3, "centroids": 1, "cohort": 2, "ledger_scores": 1, "detector_levels": 1,
+                      "artist_rows": 1}
     assert set(store.biometric_rows("a-gone").values()) == {0}
     found = scan_database(any_url, "a-gone", secrets)
     assert not any(r["_holds_secret"] for rows in found.values() for r in rows), found
@@ -282,13 +286,14 @@ def test_optout_leaves_no_biometric_trace_in_any_table(any_url: str) -> None:
     assert [(r["upload_id"], r["similarity"], r["uploader_id"]) for r in found[LEDGER_TABLE]] == [
         ("u1", None, "partner-1")]  # the credit stays, its score is gone
     audit = found["registry_audit"]
-    assert [r["action"] for r in audit] == ["enroll", "optout"]
+    assert [r["action"] for r in audit] == ["enroll", "detector_level", "optout"]
     assert not any(VECTOR_TEXT.search(_text(r["details"])) for r in audit)
     # Only that artist: the other enrolment, its ledger score and the calibration are untouched.
     assert store.biometric_rows("a-stays")["voiceprint_embeddings"] == 3
     assert [e["similarity"] for e in ledger.entries("a-stays")] == [2.9]
     assert store.calibration() == cal(2.0) and len(store.cohort()[0]) == 3
     assert store.voiceprints().artist_ids == ("a-stays",)
+    assert store.detector_levels("detector/lcnn@1+abc") == {"a-stays": -4.0}
 
 
 def test_optout_also_blanks_match_scores_in_filed_verdicts(any_url: str) -> None:

@@ -44,6 +44,15 @@ def _train_detector(a: argparse.Namespace) -> int:
     return 0
 
 
+def _train_artist_norm(a: argparse.Namespace) -> int:
+    from models.fit_artist_norm import fit_artist_norm
+
+    artifact = Path(a.artifact or Home.from_env().models / "detector")
+    fitted = fit_artist_norm(artifact, Path(a.corpus), [Path(d) for d in a.extra_corpus])
+    print(json.dumps({"artifact": str(artifact), **fitted}, indent=2))
+    return 0
+
+
 def _device() -> str:
     import torch
 
@@ -112,6 +121,18 @@ def _artists_show(a: argparse.Namespace) -> int:
                 "consent_at", "model_id", "n_embeddings", "sources"):
         value = info[key]
         print(f"{key}: {', '.join(value) if isinstance(value, list) else value}")
+    return 0
+
+
+def _artists_detector_levels(a: argparse.Namespace) -> int:
+    from trackguard.artist_levels import store_detector_levels
+
+    artifact = Path(a.artifact or Home.from_env().models / "detector")
+    levels = store_detector_levels(a.db_url or Home.from_env().db_url, artifact, a.actor)
+    print("artist_id\tlevel_logit\tn_references\toffset_logit")
+    for lv in levels:
+        level = "no reference decoded" if lv.level is None else f"{lv.level:.3f}"
+        print(f"{lv.artist_id}\t{level}\t{lv.n_references}\t{lv.offset:.3f}")
     return 0
 
 
@@ -189,7 +210,7 @@ def _eval_detector(a: argparse.Namespace) -> int:
 
     artifact = Path(a.artifact or Home.from_env().models / "detector")
     out = Path(a.out or Home.from_env().root / "reports" / "detector")
-    metrics = evaluate_detector(artifact, Path(a.corpus), out, split=a.split)
+    metrics = evaluate_detector(artifact, Path(a.corpus), out, split=a.split, artist_references=a.artist_references)
     print(json.dumps(metrics, indent=2, default=str))
     print(f"report: {out / 'report.md'}")
     return 0
@@ -479,7 +500,7 @@ def _backing_or_default(value: tuple[float, ...] | None) -> tuple[float, ...]:
 
 def _artists_parser(sub: Any) -> None:
     art = sub.add_parser("artists", help="voiceprint registry: enrol, list, show, policy, opt out, calibrate, "
-                                        "ledger").add_subparsers(required=True)
+                                        "detector levels, ledger").add_subparsers(required=True)
     p = art.add_parser("enroll", help="enrol an artist's voice (requires a consent record)")
     p.add_argument("--artist-id", required=True)
     p.add_argument("--name", required=True)
@@ -536,6 +557,13 @@ def _artists_parser(sub: Any) -> None:
     p.add_argument("--model-dir", default=None)
     _add_db(p)
     p.set_defaults(func=_artists_calibrate)
+    p = art.add_parser("detector-levels", help="score enrolled artists' reference recordings with the detector "
+                                               "and store each artist's level (per-artist normalisation)")
+    p.add_argument("--artifact", default=None, help="the detector the sweep runs (default: TRACKGUARD_HOME/models/"
+                                                    "detector); it must have `trackguard train artist-norm` fitted")
+    p.add_argument("--actor", required=True, help="who ran it (recorded in the registry's audit)")
+    _add_db(p)
+    p.set_defaults(func=_artists_detector_levels)
 
 
 def _review_parsers(sub: Any) -> None:
@@ -620,6 +648,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "split's voices join dev (calibration, threshold); test stays this corpus's (repeatable)")
     p.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     p.set_defaults(func=_train_detector)
+    p = train.add_parser("artist-norm", help="fit a detector's per-artist normalisation (enrolled artists' "
+                                             "reference levels) on its dev voices; stored in the artifact")
+    p.add_argument("--corpus", required=True, help="the corpus the detector was trained on (its references too)")
+    p.add_argument("--artifact", default=None, help="trained detector (default: TRACKGUARD_HOME/models/detector)")
+    p.add_argument("--extra-corpus", action="append", default=[], metavar="DIR",
+                   help="the extra corpora it was trained with: their dev uploads join the fit (repeatable)")
+    p.set_defaults(func=_train_artist_norm)
     p = train.add_parser("spam", help="LightGBM spam classifier (time-based split, calibrated, with reasons)")
     p.add_argument("--corpus", required=True)
     p.add_argument("--out", default=None)
@@ -664,6 +699,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", choices=["test", "dev", "all", "unseen-voices"],
                    help="the artifact's own test split; every vocal upload (for a corpus it never saw); or "
                         "another seed's uploads sung by voices it did not train on")
+    p.add_argument("--artist-references", action="store_true",
+                   help="also score each voice's uploads after per-artist normalisation by the corpus's reference "
+                        "recordings of that voice (needs `trackguard train artist-norm` first)")
     p.set_defaults(func=_eval_detector)
 
     p = ev.add_parser("spam", help="spam report: PR-AUC, recall per spam type vs the rules baseline, importance, "

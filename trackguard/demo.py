@@ -113,6 +113,7 @@ def _run_demo(home: Home, size: str, seed: int) -> int:
         ids = enroll_corpus(corpus, home.db_url, consent_by="demo-rightsholder")
         _done(t0, f"enrolled {len(ids)}")
     _ensure_voice_calibration(home, corpus)
+    _ensure_detector_levels(home)
     t0 = _step("batch catalogue sweep (Beam DirectRunner, one in-memory worker)")
     out = home.root / "runs" / f"demo-{size}"
     result = sweep.run(["--catalog", str(corpus / "manifest.parquet"), "--out", str(out)])
@@ -123,6 +124,26 @@ def _run_demo(home: Home, size: str, seed: int) -> int:
     _print_routing(result.verdicts_path, corpus)
     _print_review_app(home)
     return 0
+
+
+def _ensure_detector_levels(home: Home) -> None:
+    """Each enrolled artist's reference level on the installed detector (per-artist normalisation)."""
+    from models.artifact import load_card
+    from models.artist_norm import ArtistNorm
+    from models.voiceprints import VoiceprintStore
+    from trackguard.artist_levels import store_detector_levels
+
+    t0 = _step("enrolled artists' reference levels on the detector (per-artist normalisation)")
+    card = load_card(home.models / "detector", verify=False)
+    if ArtistNorm.from_calibration(card.calibration) is None:
+        _done(t0, "skipped: the detector has no per-artist normalisation (`trackguard train artist-norm`)")
+        return
+    if VoiceprintStore(home.db_url).detector_levels(card.model_id):
+        _done(t0, "already measured for this detector, reused")
+        return
+    levels = store_detector_levels(home.db_url, home.models / "detector", actor="demo")
+    lowered = [lv.artist_id for lv in levels if lv.offset > 0]
+    _done(t0, f"{len(levels)} artists measured; scores lowered for {', '.join(lowered) or 'none'}")
 
 
 def _print_review_app(home: Home) -> None:

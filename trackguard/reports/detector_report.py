@@ -34,6 +34,7 @@ from models.spoof_metrics import (
     min_dcf,
     operating_point,
 )
+from trackguard.reports.artist_norm_section import artist_norm_metrics, artist_norm_section
 from trackguard.reports.common import DET_CLIP, det_axes, fmt, json_safe, markdown_table, probit, require, save_figure
 
 SCORE_COLUMNS = ("upload_id", "is_synthetic", "generator_family", "codec", "logit", "probability")
@@ -159,6 +160,7 @@ def detector_metrics(
         "calibration_bins": calibration_bins(scores, costs.train_prior),
         "context": None if context is None else _context_records(context),
         "pooling": None if pooling is None else _pooling_records(pooling, meta.get("pooling_k")),
+        "artist_norm": artist_norm_metrics(scores, meta, costs.p_spoof, costs.c_miss, costs.c_fa),
     }
 
 
@@ -333,9 +335,10 @@ def render_markdown(metrics: Mapping[str, Any], title: str, meta: Mapping[str, A
         _voice_section(metrics),
         _context_section(metrics),
         _pooling_section(metrics),
+        artist_norm_section(metrics),
         _figures_section(has_context),
     ]
-    return "\n\n".join(sections) + "\n"
+    return "\n\n".join(s for s in sections if s is not None) + "\n"
 
 
 def _header_section(m: Mapping[str, Any], title: str, meta: Mapping[str, Any]) -> str:

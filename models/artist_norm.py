@@ -1,0 +1,127 @@
+"""Per-artist detector normalisation: an enrolled artist's own reference recordings say how
+synthetic their real voice looks to the detector, and uploads sung in that voice are judged
+against that level.
+
+Why: the detector's bona fide scores sit at a voice-dependent level. On the synthetic
+corpora every false flag of the shipped model at its threshold was one voice's (README,
+"Synthetic-voice detector"), and its reference takes scored high as well (the voices'
+mean reference logit and mean bona fide upload logit correlate at 0.90-0.95). An artist
+whose real voice looks synthetic would otherwise see their own releases routed as
+impersonations of themselves.
+
+The artist's *reference level* is the mean pooled logit of their reference recordings
+(scored like uploads). The offset subtracted from an upload's pooled logit is
+``slope · max(0, level − anchor)``: it only ever lowers a score (an artist whose references
+look very bona fide gets no stricter threshold than everyone else), ``anchor`` is the
+level of a typical voice and ``slope`` how much of the excess carries into uploads; both
+are fitted on the detector's dev voices (`fit_artist_norm`) and stored in the artifact's
+``calibration`` beside the logistic ``a``/``b``. A clone of the artist's voice is lowered
+by the same offset, so this trades recall on that voice for false flags on it.
+
+Core functions take arrays; `reference_logits` is the thin wrapper that takes paths.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models.spoof_metrics import equal_error_rate, min_dcf
+
+SLOPES: tuple[float, ...] = tuple(float(s) for s in np.linspace(0.0, 1.0, 9))
+
+
+@dataclasses.dataclass(frozen=True)
+class ArtistNorm:
+    slope: float  # share of an artist's excess reference level subtracted from their uploads' logits
+    anchor: float  # reference level of a typical voice: no offset at or below it
+
+    @classmethod
+    def from_calibration(cls, calibration: Mapping[str, float]) -> ArtistNorm | None:
+        """The normalisation stored with a detector artifact (None: it was never fitted)."""
+        if "artist_slope" not in calibration or "artist_anchor" not in calibration:
+            return None
+        return cls(float(calibration["artist_slope"]), float(calibration["artist_anchor"]))
+
+    def to_calibration(self) -> dict[str, float]:
+        return {"artist_slope": self.slope, "artist_anchor": self.anchor}
+
+    def offset(self, level: float | None) -> float:
+        """Logit offset for an artist whose references score ``level`` (0 without a level)."""
+        if level is None or not np.isfinite(level):
+            return 0.0
+        return self.slope * max(0.0, float(level) - self.anchor)
+
+
+def reference_levels(voices: Sequence[str], logits: Sequence[float]) -> dict[str, float]:
+    """Each voice's reference level: the mean pooled logit of its reference recordings."""
+    by_voice: dict[str, list[float]] = {}
+    for voice, logit in zip(voices, logits, strict=True):
+        by_voice.setdefault(str(voice), []).append(float(logit))
+    return {v: float(np.mean(x)) for v, x in sorted(by_voice.items())}
+
+
+def normalised_logits(logits: np.ndarray, voices: Sequence[str], levels: Mapping[str, float],
+                      norm: ArtistNorm) -> np.ndarray:
+    """Each track's pooled logit minus its voice's offset (voices without a level are left alone)."""
+    offsets = np.array([norm.offset(levels.get(str(v))) for v in voices], dtype=np.float64)
+    return np.asarray(logits, dtype=np.float64) - offsets
+
+
+def fit_slope(y: np.ndarray, logits: np.ndarray, voices: Sequence[str], levels: Mapping[str, float],
+              anchor: float, slopes: Sequence[float] = SLOPES) -> tuple[float, list[dict[str, float]]]:
+    """The slope with the lowest minDCF on labelled (dev) tracks; ties go to the smaller slope, which
+    changes scores less. Returns it with the table of every slope tried."""
+    table = []
+    for slope in slopes:
+        adjusted = normalised_logits(logits, voices, levels, ArtistNorm(float(slope), anchor))
+        table.append({"slope": float(slope), "eer": equal_error_rate(y, adjusted), "min_dcf": min_dcf(y, adjusted)})
+    best = min(table, key=lambda row: (round(row["min_dcf"], 9), row["slope"]))
+    return best["slope"], table
+
+
+def flag_rates_at(y: np.ndarray, logits: np.ndarray, threshold_logit: float) -> dict[str, float]:
+    """Bona fide share flagged and clone share caught at a threshold on the logit scale."""
+    flagged = np.asarray(logits) >= threshold_logit
+    return {"bona_fide_flag_rate": float(flagged[~y].mean()) if (~y).any() else float("nan"),
+            "recall": float(flagged[y].mean()) if y.any() else float("nan")}
+
+
+def reference_logits(model: Any, uris: Sequence[str], cache_dir: Path) -> list[float | None]:
+    """Pooled detector logit of each reference recording, scored as the detector scores an upload
+    (best vocal windows, top-k mean); None where it does not decode."""
+    from models.train_detector import TrackWindows, extract_windows, pool_tracks, window_logits
+
+    spec = model.card.spec
+    max_windows, k = int(spec["max_windows"]), int(spec["pooling_k"])
+    results = extract_windows(list(uris), cache_dir, spec, max_windows, None)
+    ok = [i for i, r in enumerate(results) if "error" not in r and len(r["windows"])]
+    windows = [TrackWindows(results[i]["windows"].astype(np.float32), results[i]["spans"][:, 0]) for i in ok]
+    pooled = pool_tracks(window_logits(model.net, windows, max_windows), k) if windows else np.zeros(0)
+    out: list[float | None] = [None] * len(uris)
+    for i, value in zip(ok, pooled, strict=True):
+        out[i] = float(value)
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class ArtistScoreNorm:
+    """What the decide step needs: one detector's normalisation and calibration, and the enrolled
+    artists' reference levels measured with that detector (`VoiceprintStore.detector_levels`)."""
+
+    norm: ArtistNorm
+    calibration: Mapping[str, float]
+    levels: Mapping[str, float]
+    model_id: str
+
+    def adjusted_score(self, logit: float, artist_id: str | None) -> float | None:
+        """The calibrated score of ``logit`` after the artist's offset (None: no level for that artist)."""
+        if artist_id is None or artist_id not in self.levels:
+            return None
+        shifted = float(logit) - self.norm.offset(self.levels[artist_id])
+        a, b = float(self.calibration.get("a", 1.0)), float(self.calibration.get("b", 0.0))
+        return float(1.0 / (1.0 + np.exp(-(a * shifted + b))))
