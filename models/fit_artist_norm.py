@@ -70,6 +70,10 @@ def fit_artist_norm(artifact_dir: Path, corpus_dir: Path, extra_corpora: Sequenc
     levels = corpus_reference_levels(model, corpus_dir, all_voices - test_voices)
     anchor = float(np.median(list(levels.values())))
     y = tracks["is_synthetic"].to_numpy(dtype=bool)
+    if y.all() or not y.any() or not levels:
+        raise ValueError(f"cannot fit the per-artist normalisation of {artifact_dir}: its dev uploads need both "
+                         f"bona fide and clone tracks ({int((~y).sum())} / {int(y.sum())}) and the corpus "
+                         f"reference recordings ({len(levels)} voices scored)")
     voices = tracks["artist"].astype(str).tolist()
     slope, table = fit_slope(y, logits, voices, levels, anchor)
     norm = ArtistNorm(slope, anchor)

@@ -166,6 +166,8 @@ def test_fit_eval_and_registry_levels_end_to_end(trained: dict[str, Path], tmp_p
     assert set(section["reference_levels_logit"]) == set(pd.read_parquet(out / "scores.parquet")["voice"])
     assert section["raw"]["eer"] == pytest.approx(metrics["eer"])  # the raw row is the report's own figure
     assert "## Per-artist normalisation" in (out / "report.md").read_text()
+    corr = section["level_vs_bona_fide_logit_correlation"]
+    assert corr is None or -1.0 <= corr <= 1.0
 
     db = f"sqlite:///{tmp_path / 'reg.db'}"
     artists = pd.read_parquet(corpus / "artists.parquet")
@@ -183,3 +185,13 @@ def test_fit_eval_and_registry_levels_end_to_end(trained: dict[str, Path], tmp_p
     assert all(a in printed for a in levels)
     assert main(["artists", "detector-levels", "--artifact", str(model), "--actor", " ", "--db-url", db]) != 0
     assert "--actor" in capsys.readouterr().err
+
+
+def test_level_correlation_is_over_voices_bona_fide_means_only() -> None:
+    from trackguard.reports.artist_norm_section import level_correlation
+
+    scores = pd.DataFrame({"voice": ["a", "a", "b", "b", "c", "c"], "is_synthetic": [False, True] * 3,
+                           "logit": [1.0, -50.0, 2.0, 50.0, 3.0, 0.0]})  # clones must not count
+    assert level_correlation(scores, {"a": -1.0, "b": 0.0, "c": 1.0}) == pytest.approx(1.0)
+    assert level_correlation(scores, {"a": 1.0, "b": 0.0, "c": -1.0}) == pytest.approx(-1.0)
+    assert level_correlation(scores, {"a": 1.0, "b": 0.0}) is None  # two voices say nothing

@@ -40,6 +40,13 @@ def _train_detector(a: argparse.Namespace) -> int:
                           arch=a.arch, init=a.init, augment=not a.no_augment, device=a.device or _device(),
                           net_kwargs={"frontend": a.frontend} if a.frontend else None,
                           extra_corpora=[Path(d) for d in a.extra_corpus])
+    if (Path(a.corpus) / "artists.parquet").exists():  # the corpus has reference recordings to fit it on
+        from models.fit_artist_norm import fit_artist_norm
+
+        try:
+            card.metrics["artist_norm"] = fit_artist_norm(out, Path(a.corpus), [Path(d) for d in a.extra_corpus])
+        except ValueError as exc:  # a detector without it still works; say why it is missing
+            print(f"per-artist normalisation not fitted: {exc}", file=sys.stderr)
     print(json.dumps({"artifact": str(out), "model_id": card.model_id, "metrics": card.metrics}, indent=2))
     return 0
 
@@ -649,7 +656,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     p.set_defaults(func=_train_detector)
     p = train.add_parser("artist-norm", help="fit a detector's per-artist normalisation (enrolled artists' "
-                                             "reference levels) on its dev voices; stored in the artifact")
+                                             "reference levels) on its dev voices; stored in the artifact "
+                                             "(`train detector` does it too when the corpus has references)")
     p.add_argument("--corpus", required=True, help="the corpus the detector was trained on (its references too)")
     p.add_argument("--artifact", default=None, help="trained detector (default: TRACKGUARD_HOME/models/detector)")
     p.add_argument("--extra-corpus", action="append", default=[], metavar="DIR",

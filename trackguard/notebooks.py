@@ -45,6 +45,19 @@ DETECTOR_CELLS: list[tuple[str, str]] = [
                  "uploads, so a voice far above that flag rate is one it does not transfer to."),
     ("code", "voices = pd.DataFrame(metrics.get('per_voice') or {}).T\n"
              "voices.sort_values('bona_fide_flag_rate', ascending=False) if len(voices) else 'no voice column'"),
+    ("markdown", "Per-artist normalisation (`--artist-references`): each voice's pooled logits lowered by the offset "
+                 "its own reference recordings give; raw vs normalised at the stored threshold."),
+    ("code", "norm = metrics.get('artist_norm')\n"
+             "if norm is None:\n"
+             "    print('not measured for this report (eval without --artist-references)')\n"
+             "else:\n"
+             "    print(f\"slope {norm['slope']:.3f}, anchor {norm['anchor_logit']:.3f}\")\n"
+             "    display(pd.DataFrame({k: norm[k] for k in ('raw', 'normalised')}).T)\n"
+             "    fig, ax = plt.subplots(figsize=(6, 3))\n"
+             "    for synthetic, part in scores.groupby('is_synthetic'):\n"
+             "        name = 'synthetic' if synthetic else 'bona fide'\n"
+             "        ax.hist(part['normalised_logit'], bins=30, alpha=0.6, label=name)\n"
+             "    ax.set_xlabel('normalised pooled logit'); ax.legend(); plt.show()"),
 ]
 
 SPAM_CELLS: list[tuple[str, str]] = [

@@ -24,6 +24,9 @@ REASONS: dict[str, str] = {
     "spam": "The spam classifier's score is over its threshold (see the spam reasons).",
     "synthetic_score_without_vocals": "The synthetic-voice score is high, but no part of the track sounded like "
                                       "singing, so it was not treated as synthetic vocals.",
+    "synthetic_score_within_artist_reference": "The synthetic-voice score is high, but the voice matches an "
+                                               "enrolled artist whose own reference recordings score as high on "
+                                               "this detector, so it was not treated as synthetic vocals.",
 }
 
 ERRORS: dict[str, str] = {

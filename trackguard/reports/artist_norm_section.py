@@ -40,8 +40,22 @@ def artist_norm_metrics(scores: pd.DataFrame, meta: Mapping[str, Any], p_spoof: 
             "voices_falsely_flagged": sorted(set(voices)),
         }
     norm = meta.get("artist_norm") or {}
+    levels = norm.get("levels") or {}
     return {**rows, "slope": norm.get("slope"), "anchor_logit": norm.get("anchor"),
-            "levels_from": norm.get("levels_from"), "reference_levels_logit": norm.get("levels")}
+            "levels_from": norm.get("levels_from"), "reference_levels_logit": levels,
+            "level_vs_bona_fide_logit_correlation": level_correlation(scores, levels)}
+
+
+def level_correlation(scores: pd.DataFrame, levels: Mapping[str, float]) -> float | None:
+    """Pearson correlation, over voices, of the reference level and the mean raw logit of the voice's bona
+    fide uploads: how well references predict where a voice's real songs score (None: < 3 voices)."""
+    if "voice" not in scores.columns:
+        return None
+    bona = scores[~scores["is_synthetic"].astype(bool)].groupby(scores["voice"].astype(str))["logit"].mean()
+    common = [v for v in bona.index if v in levels]
+    if len(common) < 3:
+        return None
+    return float(np.corrcoef([levels[v] for v in common], bona[common].to_numpy())[0, 1])
 
 
 def artist_norm_section(m: Mapping[str, Any]) -> str | None:
@@ -63,4 +77,7 @@ def artist_norm_section(m: Mapping[str, Any]) -> str | None:
         "\n\n" + markdown_table(("Scores", "EER (fraction)", "minDCF (fraction)", "Bona fide flag rate",
                                  "Recall", "Voices falsely flagged"), rows)
         + (f"\n\nReference levels (logit), highest first: {level_text}." if level_text else "")
+        + (f" Correlation over voices between the level and the mean logit of the voice's bona fide uploads: "
+           f"{fmt(a['level_vs_bona_fide_logit_correlation'])}."
+           if a.get("level_vs_bona_fide_logit_correlation") is not None else "")
     )
