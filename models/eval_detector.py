@@ -156,7 +156,7 @@ def normalise_by_artist(scores: pd.DataFrame, model: LoadedDetector, corpus_dir:
 
     norm = ArtistNorm.from_calibration(model.card.calibration)
     if norm is None:
-        raise ValueError("this detector has no per-artist normalisation: fit it on its dev voices with "
+        raise ValueError("this detector has no per-artist normalisation: measure its anchor with "
                          "`trackguard train artist-norm --artifact DIR --corpus CORPUS_IT_TRAINED_ON`")
     levels = corpus_reference_levels(model, corpus_dir, set(scores["voice"]))
     normalised = normalised_logits(scores["logit"].to_numpy(), scores["voice"].tolist(), levels, norm)

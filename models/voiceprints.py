@@ -357,10 +357,14 @@ class VoiceprintStore:
                                   .where(Embedding.artist_id == artist_id)).scalar_one())
             sources = list(s.execute(select(Embedding.source).where(Embedding.artist_id == artist_id)
                                      .order_by(Embedding.id)).scalars())
+            levels = s.execute(select(DetectorReferenceLevel.model_id, DetectorReferenceLevel.level)
+                               .where(DetectorReferenceLevel.artist_id == artist_id)
+                               .order_by(DetectorReferenceLevel.model_id)).all()
             return {"artist_id": a.artist_id, "name": a.name, "profile_id": a.profile_id, "policy": a.policy,
                     "licensed_partner_ids": list(a.licensed_partner_ids or []), "consent_by": a.consent_by,
                     "consent_scope": a.consent_scope, "consent_at": a.consent_at.isoformat(),
-                    "model_id": a.model_id, "n_embeddings": n_emb, "sources": sources}
+                    "model_id": a.model_id, "n_embeddings": n_emb, "sources": sources,
+                    "detector_levels": [f"{m}={v:.3f}" for m, v in levels]}
 
     def set_cohort(self, embeddings: np.ndarray, sources: Sequence[str],
                    subjects: Sequence[str | None] | None = None) -> int:

@@ -44,7 +44,7 @@ def _train_detector(a: argparse.Namespace) -> int:
         from models.fit_artist_norm import fit_artist_norm
 
         try:
-            card.metrics["artist_norm"] = fit_artist_norm(out, Path(a.corpus), [Path(d) for d in a.extra_corpus])
+            card.metrics["artist_norm"] = fit_artist_norm(out, Path(a.corpus))
         except ValueError as exc:  # a detector without it still works; say why it is missing
             print(f"per-artist normalisation not fitted: {exc}", file=sys.stderr)
     print(json.dumps({"artifact": str(out), "model_id": card.model_id, "metrics": card.metrics}, indent=2))
@@ -55,7 +55,7 @@ def _train_artist_norm(a: argparse.Namespace) -> int:
     from models.fit_artist_norm import fit_artist_norm
 
     artifact = Path(a.artifact or Home.from_env().models / "detector")
-    fitted = fit_artist_norm(artifact, Path(a.corpus), [Path(d) for d in a.extra_corpus])
+    fitted = fit_artist_norm(artifact, Path(a.corpus))
     print(json.dumps({"artifact": str(artifact), **fitted}, indent=2))
     return 0
 
@@ -125,7 +125,7 @@ def _artists_show(a: argparse.Namespace) -> int:
 
     info = VoiceprintStore(a.db_url or Home.from_env().db_url).artist(a.artist_id)
     for key in ("artist_id", "name", "profile_id", "policy", "licensed_partner_ids", "consent_by", "consent_scope",
-                "consent_at", "model_id", "n_embeddings", "sources"):
+                "consent_at", "model_id", "n_embeddings", "sources", "detector_levels"):
         value = info[key]
         print(f"{key}: {', '.join(value) if isinstance(value, list) else value}")
     return 0
@@ -655,13 +655,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "split's voices join dev (calibration, threshold); test stays this corpus's (repeatable)")
     p.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     p.set_defaults(func=_train_detector)
-    p = train.add_parser("artist-norm", help="fit a detector's per-artist normalisation (enrolled artists' "
-                                             "reference levels) on its dev voices; stored in the artifact "
+    p = train.add_parser("artist-norm", help="measure a detector's per-artist normalisation anchor (the highest "
+                                             "reference level of its own voices); stored in the artifact "
                                              "(`train detector` does it too when the corpus has references)")
-    p.add_argument("--corpus", required=True, help="the corpus the detector was trained on (its references too)")
+    p.add_argument("--corpus", required=True,
+                   help="the corpus the detector was trained on (its artists' reference recordings)")
     p.add_argument("--artifact", default=None, help="trained detector (default: TRACKGUARD_HOME/models/detector)")
-    p.add_argument("--extra-corpus", action="append", default=[], metavar="DIR",
-                   help="the extra corpora it was trained with: their dev uploads join the fit (repeatable)")
     p.set_defaults(func=_train_artist_norm)
     p = train.add_parser("spam", help="LightGBM spam classifier (time-based split, calibrated, with reasons)")
     p.add_argument("--corpus", required=True)

@@ -71,7 +71,8 @@ def artist_norm_section(m: Mapping[str, Any]) -> str | None:
         "Each track's pooled logit lowered by its voice's offset, slope × max(0, level − anchor), where the "
         "level is the mean logit of the voice's reference recordings "
         f"({a.get('levels_from') or 'reference recordings'}); slope {fmt(a['slope'])} and anchor "
-        f"{fmt(a['anchor_logit'])} were fitted on the detector's dev voices (`trackguard train artist-norm`). "
+        f"{fmt(a['anchor_logit'])} (the highest level among the voices the detector was trained and calibrated on; "
+        "`trackguard train artist-norm`). "
         "Every scored voice is treated as enrolled and identified; in a sweep the offset applies only to "
         "uploads the verifier matches to an enrolled artist. Flag rate and recall are at the stored threshold."
         "\n\n" + markdown_table(("Scores", "EER (fraction)", "minDCF (fraction)", "Bona fide flag rate",
