@@ -33,6 +33,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
+import torch
+
+from models.detector import calibrate
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,17 +79,15 @@ def normalised_logits(logits: np.ndarray, voices: Sequence[str], levels: Mapping
 def reference_logits(model: Any, uris: Sequence[str], cache_dir: Path) -> list[float | None]:
     """Pooled detector logit of each reference recording, scored as the detector scores an upload
     (best vocal windows, top-k mean); None where it does not decode."""
-    from models.train_detector import TrackWindows, extract_windows, pool_tracks, window_logits
+    from models.train_detector import load_windows, pool_tracks, window_logits
 
     spec = model.card.spec
     max_windows, k = int(spec["max_windows"]), int(spec["pooling_k"])
-    results = extract_windows(list(uris), cache_dir, spec, max_windows, None)
-    ok = [i for i, r in enumerate(results) if "error" not in r and len(r["windows"])]
-    windows = [TrackWindows(results[i]["windows"].astype(np.float32), results[i]["spans"][:, 0]) for i in ok]
-    pooled = pool_tracks(window_logits(model.net, windows, max_windows), k) if windows else np.zeros(0)
+    decoded, windows, _ = load_windows(pd.DataFrame({"audio_uri": list(uris)}), cache_dir, spec, max_windows, None)
+    pooled = pool_tracks(window_logits(model.net, windows, max_windows), k)
     out: list[float | None] = [None] * len(uris)
-    for i, value in zip(ok, pooled, strict=True):
-        out[i] = float(value)
+    for i, value in zip(decoded.index, pooled, strict=True):
+        out[int(i)] = float(value)
     return out
 
 
@@ -104,5 +106,4 @@ class ArtistScoreNorm:
         if artist_id is None or artist_id not in self.levels:
             return None
         shifted = float(logit) - self.norm.offset(self.levels[artist_id])
-        a, b = float(self.calibration.get("a", 1.0)), float(self.calibration.get("b", 0.0))
-        return float(1.0 / (1.0 + np.exp(-(a * shifted + b))))
+        return float(calibrate(torch.tensor(shifted, dtype=torch.float64), self.calibration))
