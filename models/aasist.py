@@ -356,8 +356,8 @@ class AASIST(DetectorNet):
         """clovaai's two-class output [B, 2] (index 1 = bona fide; their score is ``[:, 1]``)."""
         return self.out_layer(self.dropout(self.embed(wave)))
 
-    def forward(self, wave: Tensor) -> DetectorLogits:
-        hidden = self.dropout(self.embed(wave))
+    def heads(self, embedding: Tensor) -> DetectorLogits:
+        hidden = self.dropout(embedding)
         out = self.out_layer(hidden)
         family = self.family_head(hidden) if self.family_head is not None else None
         return DetectorLogits(out[:, SPOOF_INDEX] - out[:, BONA_FIDE_INDEX], family)

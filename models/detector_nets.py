@@ -26,8 +26,12 @@ import torch
 from torch import Tensor, nn
 
 from features.spectral import lfcc, log_mel, log_power
+from models.one_class import OneClassHead
 
 _DYNAMIC_RANGE = 18.42  # natural-log units: 80 dB below the window's loudest mel bin
+
+
+SPOOF_HEADS = ("linear", "one_class")
 
 
 class DetectorLogits(NamedTuple):
@@ -36,22 +40,32 @@ class DetectorLogits(NamedTuple):
 
 
 class DetectorNet(nn.Module):
-    """Base class: subclasses implement `embed` (wave [B, T] -> [B, embed_dim]); the heads live here."""
+    """Base class: subclasses implement `embed` (wave [B, T] -> [B, embed_dim]); the heads live here.
 
-    def __init__(self, embed_dim: int, n_families: int = 0, dropout: float = 0.3) -> None:
+    ``spoof_head``: ``linear`` (trained with binary cross-entropy) or ``one_class``
+    (`models.one_class.OneClassHead`, trained with OC-softmax).
+    """
+
+    def __init__(self, embed_dim: int, n_families: int = 0, dropout: float = 0.3, spoof_head: str = "linear") -> None:
         super().__init__()
-        self.n_families = n_families
+        if spoof_head not in SPOOF_HEADS:
+            raise ValueError(f"unknown spoof head {spoof_head!r}; expected one of {SPOOF_HEADS}")
+        self.n_families, self.embed_dim = n_families, embed_dim
         self.dropout = nn.Dropout(dropout)
-        self.spoof_head = nn.Linear(embed_dim, 1)
+        self.spoof_head: nn.Module = OneClassHead(embed_dim) if spoof_head == "one_class" else nn.Linear(embed_dim, 1)
         self.family_head = nn.Linear(embed_dim, n_families) if n_families > 0 else None
 
     def embed(self, wave: Tensor) -> Tensor:
         raise NotImplementedError
 
-    def forward(self, wave: Tensor) -> DetectorLogits:
-        e = self.dropout(self.embed(wave))
+    def heads(self, embedding: Tensor) -> DetectorLogits:
+        """The spoof (and family) logits of an `embed` output; training reaches the embedding through this."""
+        e = self.dropout(embedding)
         family = self.family_head(e) if self.family_head is not None else None
         return DetectorLogits(self.spoof_head(e).squeeze(-1), family)
+
+    def forward(self, wave: Tensor) -> DetectorLogits:
+        return self.heads(self.embed(wave))
 
 
 def _max(a: Tensor, b: Tensor) -> Tensor:
@@ -90,6 +104,7 @@ def _lcnn_block(c_in: int, c_mid: int, c_out: int) -> nn.Sequential:
 
 
 FRONT_ENDS = ("logmel", "linspec", "lfcc")
+FEATURE_NORMS = ("window", "band")
 
 
 class LCNN(DetectorNet):
@@ -98,7 +113,10 @@ class LCNN(DetectorNet):
     Front ends: ``logmel`` — natural-log mel power (``features.spectral.log_mel``),
     floored 80 dB below the window's peak and minus its mean over the whole window,
     so the input level (a gain) carries no information, only the spectral shape and
-    its fine structure do, and digital silence looks like any quiet passage;
+    its fine structure do, and digital silence looks like any quiet passage
+    (``feature_norm="band"`` subtracts each bin's mean over the window instead, removing the
+    window's long-term average spectrum too: the voice's timbre and the mix's colour, so what
+    is left is how the spectrum moves and its fine structure);
     ``linspec`` — natural-log linear-frequency power (``features.spectral.log_power``,
     ``n_fft // 2 + 1`` bins), normalised the same way: the resolution mel gives up
     above 1 kHz, where harmonics, the noise between them and codec band limits show; or
@@ -122,10 +140,15 @@ class LCNN(DetectorNet):
         frontend: str = "logmel",
         n_lfcc: int = 20,
         n_fft: int = 512,
+        feature_norm: str = "window",
+        spoof_head: str = "linear",
     ) -> None:
-        super().__init__(embed_dim, n_families, dropout)
+        super().__init__(embed_dim, n_families, dropout, spoof_head)
         if frontend not in FRONT_ENDS:
             raise ValueError(f"unknown front end {frontend!r}; expected one of {FRONT_ENDS}")
+        if feature_norm not in FEATURE_NORMS:
+            raise ValueError(f"unknown feature normalisation {feature_norm!r}; expected one of {FEATURE_NORMS}")
+        self.feature_norm = feature_norm
         self.sample_rate, self.n_mels, self.win_ms, self.hop_ms = sample_rate, n_mels, win_ms, hop_ms
         self.frontend, self.n_lfcc, self.n_fft = frontend, n_lfcc, n_fft
         c = list(channels)
@@ -151,7 +174,7 @@ class LCNN(DetectorNet):
                 x = log_mel(wave, self.sample_rate, self.n_mels, self.win_ms, self.hop_ms)
             # floor relative to the window's peak (not an absolute one), so a gain shifts every value alike
             x = torch.maximum(x, x.amax(dim=(1, 2), keepdim=True) - _DYNAMIC_RANGE)
-            x = x - x.mean(dim=(1, 2), keepdim=True)
+            x = x - x.mean(dim=(2,) if self.feature_norm == "band" else (1, 2), keepdim=True)
         # channels-last: oneDNN's convs and max-pool are 1.5-5x faster on CPU in this layout
         return x.unsqueeze(1).contiguous(memory_format=torch.channels_last)
 

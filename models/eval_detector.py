@@ -143,6 +143,7 @@ def score_tracks(artifact_dir: Path, corpus_dir: Path, split: str = "test",
         "upload_id": tracks.index, "is_synthetic": y, "generator_family": tracks["family"].where(y, None),
         "codec": tracks["codec"].to_numpy(), "voice": tracks["artist"].astype(str).to_numpy(),
         "logit": logits, "probability": probs, "split": split,
+        "twin_upload_id": tracks["twin"].where(tracks["twin"].notna(), None).to_numpy(dtype=object),
     })
     ctx = context_table(per_track, windows, y, k, float(spec["win_s"]), contexts)
     norm_meta = normalise_by_artist(scores, model, corpus_dir) if artist_references else None

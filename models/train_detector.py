@@ -58,7 +58,9 @@ from models.artifact import ArtifactCard, save_card
 from models.calibration import fit_platt
 from models.detector import WEIGHTS_FILE, calibrate, score_windows, topk_mean
 from models.detector_nets import DetectorNet, build_net, count_parameters, place
+from models.one_class import OneClassHead
 from models.spoof_metrics import equal_error_rate, min_dcf, threshold_for_bona_fide_flag_rate
+from models.voice_adversary import VoiceAdversary, adversary_scale
 from trackguard.home import Home
 
 log = logging.getLogger(__name__)
@@ -88,6 +90,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "pair_frac": 0.5,
     "gain_db": (-6.0, 6.0),
     "snr_db": (25.0, 60.0),
+    "voice_adversary_weight": 0.0,  # > 0: train to confuse a classifier of the training voices (voice_adversary.py)
 }
 
 
@@ -306,36 +309,67 @@ def balanced_batches(
 def fit_net(
     net: DetectorNet, data: TrainingSet, epochs: int, seed: int, device: torch.device, params: Mapping[str, Any]
 ) -> list[float]:
-    """Train in place; returns the mean loss per epoch."""
+    """Train in place; returns the mean loss per epoch.
+
+    With ``voice_adversary_weight`` > 0 a `VoiceAdversary` learns the training voices from
+    the embedding while the encoder learns to leave it guessing (`VoiceAdversary.losses`);
+    its voice accuracy is logged per epoch (chance is one over the number of voices).
+    """
     rng, gen = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
     batch_size = int(params["batch_size"])
     steps = epochs * len(balanced_batches(data.y, batch_size, np.random.default_rng(0)))
-    opt = torch.optim.AdamW(net.parameters(), lr=float(params["lr"]), weight_decay=float(params["weight_decay"]))
+    adversary = _voice_adversary(net, data, float(params.get("voice_adversary_weight", 0.0)), device)
+    trained = list(net.parameters()) + (list(adversary.parameters()) if adversary is not None else [])
+    opt = torch.optim.AdamW(trained, lr=float(params["lr"]), weight_decay=float(params["weight_decay"]))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=float(params["lr"]), total_steps=steps, pct_start=0.15)
     y_t, fam_t = torch.from_numpy(data.y.astype(np.float32)), torch.from_numpy(data.family)
-    history = []
+    voice_t = torch.from_numpy(data.voice)
+    history, step = [], 0
     for _ in range(epochs):
         x_epoch = augmented_epoch(data.x, rng, params.get("augment"), int(params.get("sample_rate", 16000)))
         net.train()
-        losses = []
+        losses, voice_hits = [], []
         for idx in balanced_batches(data.y, batch_size, rng, data.pair, float(params["pair_frac"])):
             ix = torch.from_numpy(idx)
             xb = augment(x_epoch[ix].to(device), gen, params["gain_db"], params["snr_db"])
-            out = net(xb)
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(out.spoof, y_t[ix].to(device))
+            embedding = net.embed(xb)
+            out = net.heads(embedding)
+            loss = spoof_loss(net, out.spoof, y_t[ix].to(device))
             fam_b = fam_t[ix].to(device)
             if out.family is not None and bool((fam_b >= 0).any()):
                 loss = loss + float(params["family_loss_weight"]) * torch.nn.functional.cross_entropy(
                     out.family, fam_b, ignore_index=-1)
+            if adversary is not None:
+                voice_b = voice_t[ix].to(device)
+                adversary_loss, confusion, voice_logits = adversary.losses(embedding, voice_b)
+                scale = adversary_scale(step / steps, float(params["voice_adversary_weight"]))
+                loss = loss + adversary_loss + scale * confusion
+                voice_hits.append(float((voice_logits.argmax(1) == voice_b).float().mean()))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
+            step += 1
             losses.append(float(loss.detach()))
         history.append(float(np.mean(losses)))
-        log.info("epoch %d/%d loss %.4f", len(history), epochs, history[-1])
+        log.info("epoch %d/%d loss %.4f%s", len(history), epochs, history[-1],
+                 f" voice adversary accuracy {np.mean(voice_hits):.3f}" if voice_hits else "")
     net.eval()
     return history
+
+
+def spoof_loss(net: DetectorNet, spoof_logit: Tensor, synthetic: Tensor) -> Tensor:
+    """The loss the net's spoof head is trained with: OC-softmax for a one-class head, else cross-entropy."""
+    head = getattr(net, "spoof_head", None)
+    if isinstance(head, OneClassHead):
+        return head.loss(spoof_logit, synthetic)
+    return torch.nn.functional.binary_cross_entropy_with_logits(spoof_logit, synthetic)
+
+
+def _voice_adversary(net: DetectorNet, data: TrainingSet, weight: float, device: torch.device) -> VoiceAdversary | None:
+    if weight <= 0:
+        return None
+    return VoiceAdversary(net.embed_dim, int(data.voice.max()) + 1).to(device).train()
 
 
 # ---------------------------------------------------------------- calibration and metrics
@@ -422,6 +456,7 @@ class TrainingSet:
     y: np.ndarray  # [N] bool, synthetic
     family: np.ndarray  # [N] family index, -1 for bona fide
     pair: np.ndarray  # [N] index of the bona fide twin's window at the same time span, or -1
+    voice: np.ndarray  # [N] index of the singing voice (artist) among the training voices
 
 
 def load_windows(
@@ -466,8 +501,10 @@ def _training_set(
     y = np.repeat(tracks["is_synthetic"].to_numpy(dtype=bool), sizes)
     fam_idx = [families.index(f) if isinstance(f, str) and f in families else -1 for f in tracks["family"]]
     pair = _twin_pairs(tracks, [w.starts[:per_track] for w in windows], offsets, int(sizes.sum()))
+    voices = sorted({str(a) for a in tracks["artist"]})
+    voice_idx = np.array([voices.index(str(a)) for a in tracks["artist"]], np.int64)
     return TrainingSet(torch.from_numpy(np.concatenate(crops)), y, np.repeat(np.array(fam_idx, np.int64), sizes),
-                       pair)
+                       pair, np.repeat(voice_idx, sizes))
 
 
 def _training_data_text(corpus_dir: Path, tracks: pd.DataFrame, split: pd.Series,
@@ -666,8 +703,7 @@ def _train(
         version=VERSION, training_data=described,
         metrics=_json_safe(metrics), threshold=threshold, calibration=calibration,
         files={WEIGHTS_FILE: "", SPLIT_FILE: ""},
-        command=_command(corpus_dir, out_dir, epochs, seed, holdout_family, params, str(spec["arch"]),
-                         net_kwargs.get("frontend")),
+        command=_command(corpus_dir, out_dir, epochs, seed, holdout_family, params, str(spec["arch"]), net_kwargs),
     )
     _save(out_dir, net, data.split, card)
     return card
@@ -709,10 +745,18 @@ def _json_safe(value: Any) -> Any:
 
 
 def _command(corpus_dir: Path, out_dir: Path, epochs: int, seed: int, holdout_family: str | None,
-             params: Mapping[str, Any], arch: str, frontend: str | None = None) -> str:
+             params: Mapping[str, Any], arch: str, net_kwargs: Mapping[str, Any] | None = None) -> str:
+    """The `trackguard train detector` command line that replays this training (``net_kwargs``: the
+    command-line choices among the architecture's arguments)."""
     cmd = f"trackguard train detector --corpus {corpus_dir} --out {out_dir} --epochs {epochs} --seed {seed}"
     cmd += f" --arch {arch}" + (f" --init {params['init']}" if params.get("init") else "")
-    cmd += f" --frontend {frontend}" if frontend else ""
+    for option in ("frontend", "feature_norm", "spoof_head"):
+        value = (net_kwargs or {}).get(option)
+        cmd += f" --{option.replace('_', '-')} {value}" if value else ""
+    weight = float(params.get("voice_adversary_weight", 0.0))
+    cmd += f" --voice-adversary {weight:g}" if weight > 0 else ""
+    pair_frac = params.get("pair_frac", TRAIN_DEFAULTS["pair_frac"])
+    cmd += f" --pair-frac {pair_frac:g}" if pair_frac != TRAIN_DEFAULTS["pair_frac"] else ""
     cmd += "" if params.get("augment") else " --no-augment"
     cmd += "".join(f" --extra-corpus {d}" for d in params.get("extra_corpora", []))
     return cmd + (f" --holdout-family {holdout_family}" if holdout_family else "")

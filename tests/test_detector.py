@@ -222,7 +222,7 @@ def test_recorded_training_command_replays_front_end_and_extra_corpora() -> None
     from trackguard.cli import build_parser
 
     params = {"augment": {"p_codec": 0.5}, "init": None, "extra_corpora": ["c13", "c14"]}
-    cmd = _command(Path("c11"), Path("out"), 8, 0, "world_resynth", params, "lcnn", "linspec")
+    cmd = _command(Path("c11"), Path("out"), 8, 0, "world_resynth", params, "lcnn", {"frontend": "linspec"})
     a = build_parser().parse_args(cmd.split()[1:])
     assert (a.frontend, a.extra_corpus, a.holdout_family, a.epochs) == ("linspec", ["c13", "c14"], "world_resynth", 8)
 

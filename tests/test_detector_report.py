@@ -214,6 +214,48 @@ def test_per_voice_flag_rate_recall_and_eer(tmp_path: Path) -> None:
     assert "Not measured: the scores carry no `voice` column" in (tmp_path / "report.md").read_text()
 
 
+def test_voice_spread_separates_who_sings_from_how_it_was_made(tmp_path: Path) -> None:
+    """Two voices whose clones sit 1 logit over their own bona fide songs, but 4 logits apart from
+    each other: pooled EER is poor, centred on each voice it is perfect."""
+    rows = [(v, synth, base + (1.0 if synth else 0.0) + jitter)
+            for v, base in (("low", -2.0), ("high", 2.0)) for synth in (False, True)
+            for jitter in (-0.2, 0.0, 0.2)]
+    scores = pd.DataFrame(rows, columns=["voice", "is_synthetic", "logit"])
+    scores["probability"] = 1 / (1 + np.exp(-scores["logit"]))
+    scores["upload_id"] = [f"u{i}" for i in range(len(scores))]
+    scores["generator_family"] = np.where(scores["is_synthetic"], "fam-a", None)
+    scores["codec"] = "wav"
+    metrics = write_detector_report(scores, tmp_path, title="Spread", meta={**META, "heldout_family": None})
+    spread = metrics["voice_spread"]
+    assert spread["n_voices"] == 2
+    assert spread["voice_mean_bona_fide_logit_sd"] == pytest.approx(np.std([-2.0, 2.0], ddof=1))
+    assert spread["within_voice_clone_minus_bona_fide_logit"] == pytest.approx(1.0)
+    assert spread["spread_over_gap"] == pytest.approx(np.std([-2.0, 2.0], ddof=1))
+    assert metrics["eer"] >= 0.3 and spread["voice_centred_eer_oracle"] == 0.0
+    assert "ratio 2.8284" in (tmp_path / "report.md").read_text()
+    one_voice = scores[scores["voice"] == "low"]
+    assert write_detector_report(one_voice, tmp_path, title="One", meta=META)["voice_spread"] is None
+
+
+def test_twin_comparison_counts_clones_above_their_own_twin(tmp_path: Path) -> None:
+    """Clone c1 scores above its twin b1, c2 below b2, c3's twin was not scored, c4 has none."""
+    rows = [("b1", False, None, None, -1.0), ("b2", False, None, None, 3.0),
+            ("c1", True, "fam-a", "b1", 2.0), ("c2", True, "fam-a", "b2", 2.5),
+            ("c3", True, "fam-b", "b9", 9.0), ("c4", True, "fam-b", None, 9.0)]
+    scores = pd.DataFrame(rows, columns=["upload_id", "is_synthetic", "generator_family", "twin_upload_id", "logit"])
+    scores["probability"] = 1 / (1 + np.exp(-scores["logit"]))
+    scores["codec"] = "wav"
+    metrics = write_detector_report(scores, tmp_path, title="Twins", meta={**META, "heldout_family": None})
+    twins = metrics["twin_comparison"]
+    assert twins == {"all": {"n_pairs": 2, "clone_above_twin_share": 0.5, "median_clone_minus_twin_logit": 1.25},
+                     "fam-a": {"n_pairs": 2, "clone_above_twin_share": 0.5, "median_clone_minus_twin_logit": 1.25}}
+    md = (tmp_path / "report.md").read_text()
+    assert "## Where the errors come from" in md and "| fam-a | 2 | 0.5000 | 1.2500 |" in md
+    plain = write_detector_report(scores.drop(columns=["twin_upload_id"]), tmp_path, title="No twins", meta=META)
+    assert plain["twin_comparison"] is None
+    assert "## Where the errors come from" not in (tmp_path / "report.md").read_text()
+
+
 def test_pooling_table_marks_the_stored_k(tmp_path: Path) -> None:
     pooling = pd.DataFrame({"pooling_k": [8, 1, 3], "eer": [0.1, 0.3, 0.2], "min_dcf": [0.4, 0.9, 0.5],
                             "n_tracks": [321] * 3})

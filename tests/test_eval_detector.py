@@ -113,7 +113,7 @@ def test_aasist_fine_tunes_from_the_published_checkpoint() -> None:
     before = {k: v.clone() for k, v in net.state_dict().items()}
     gen = torch.Generator().manual_seed(0)
     data = TrainingSet(x=0.1 * torch.randn(4, 16000, generator=gen), y=np.array([True, False, True, False]),
-                       family=np.array([0, -1, 1, -1]), pair=np.full(4, -1))
+                       family=np.array([0, -1, 1, -1]), pair=np.full(4, -1), voice=np.array([0, 0, 1, 1]))
     params = {"batch_size": 4, "lr": 1e-4, "weight_decay": 1e-4, "family_loss_weight": 0.3, "pair_frac": 0.0,
               "gain_db": (0.0, 0.0), "snr_db": (60.0, 60.0)}
     losses = fit_net(net, data, epochs=1, seed=0, device=torch.device("cpu"), params=params)

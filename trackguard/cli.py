@@ -36,10 +36,12 @@ def _train_detector(a: argparse.Namespace) -> int:
     from models.train_detector import train_detector
 
     out = Path(a.out or Home.from_env().models / "detector")
+    chosen = (("frontend", a.frontend), ("feature_norm", a.feature_norm), ("spoof_head", a.spoof_head))
+    net_kwargs = {k: v for k, v in chosen if v}
     card = train_detector(Path(a.corpus), out, epochs=a.epochs, seed=a.seed, holdout_family=a.holdout_family,
                           arch=a.arch, init=a.init, augment=not a.no_augment, device=a.device or _device(),
-                          net_kwargs={"frontend": a.frontend} if a.frontend else None,
-                          extra_corpora=[Path(d) for d in a.extra_corpus])
+                          net_kwargs=net_kwargs or None, extra_corpora=[Path(d) for d in a.extra_corpus],
+                          train_params=_detector_train_params(a))
     if (Path(a.corpus) / "artists.parquet").exists():  # the corpus has reference recordings to fit it on
         from models.fit_artist_norm import fit_artist_norm
 
@@ -49,6 +51,12 @@ def _train_detector(a: argparse.Namespace) -> int:
             print(f"per-artist normalisation not fitted: {exc}", file=sys.stderr)
     print(json.dumps({"artifact": str(out), "model_id": card.model_id, "metrics": card.metrics}, indent=2))
     return 0
+
+
+def _detector_train_params(a: argparse.Namespace) -> dict[str, float] | None:
+    """Training options given on the command line (the rest keep `TRAIN_DEFAULTS`)."""
+    given = {"voice_adversary_weight": a.voice_adversary or None, "pair_frac": a.pair_frac}
+    return {k: v for k, v in given.items() if v is not None} or None
 
 
 def _train_artist_norm(a: argparse.Namespace) -> int:
@@ -650,6 +658,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-augment", action="store_true", help="no codec/noise/reverb/pitch augmentation")
     p.add_argument("--frontend", default=None, choices=["logmel", "linspec", "lfcc"],
                    help="lcnn only: log-mel, linear log power spectrogram or LFCC (default: the architecture's)")
+    p.add_argument("--feature-norm", default=None, choices=["window", "band"],
+                   help="lcnn only: subtract the window's mean level (window, default) or each frequency band's "
+                        "mean over the window (band: also removes the voice's and mix's average spectrum)")
+    p.add_argument("--spoof-head", default=None, choices=["linear", "one_class"],
+                   help="lcnn only: linear head with cross-entropy (default) or one_class (OC-softmax: bona fide "
+                        "pulled into one compact cone, clones pushed out of it)")
+    p.add_argument("--pair-frac", type=float, default=None, metavar="F",
+                   help="share of each batch's bona fide slots that hold the twin of the clone beside it "
+                        "(default 0.5; 1.0: every bona fide window is a twin, so the voice says nothing of the label)")
+    p.add_argument("--voice-adversary", type=float, default=0.0, metavar="WEIGHT",
+                   help="train against a gradient-reversed classifier of the training voices, so the embedding "
+                        "carries less of the singer (0: off; 0.3-1 typical)")
     p.add_argument("--extra-corpus", action="append", default=[], metavar="DIR",
                    help="another seed's corpus: its uploads by the train split's voices join train, by the dev "
                         "split's voices join dev (calibration, threshold); test stays this corpus's (repeatable)")

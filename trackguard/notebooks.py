@@ -45,6 +45,24 @@ DETECTOR_CELLS: list[tuple[str, str]] = [
                  "uploads, so a voice far above that flag rate is one it does not transfer to."),
     ("code", "voices = pd.DataFrame(metrics.get('per_voice') or {}).T\n"
              "voices.sort_values('bona_fide_flag_rate', ascending=False) if len(voices) else 'no voice column'"),
+    ("markdown", "Where the errors come from: each clone against its own bona fide twin (a clone below its twin "
+                 "is one whose artefacts the detector does not hear), and the scatter of clone-minus-twin logits "
+                 "against the twin's own logit (a wide spread of twin logits means no one threshold fits)."),
+    ("code", "twins = metrics.get('twin_comparison')\n"
+             "if twins is None or 'twin_upload_id' not in scores:\n"
+             "    print('no twins in these scores')\n"
+             "else:\n"
+             "    display(pd.DataFrame(twins).T)\n"
+             "    logit = scores.set_index('upload_id')['logit']\n"
+             "    clones = scores[scores['is_synthetic'] & scores['twin_upload_id'].isin(logit.index)]\n"
+             "    twin = clones['twin_upload_id'].map(logit)\n"
+             "    fig, ax = plt.subplots(figsize=(6, 3))\n"
+             "    for fam, idx in clones.groupby('generator_family').groups.items():\n"
+             "        ax.scatter(twin[idx], clones.loc[idx, 'logit'] - twin[idx], s=12, label=fam)\n"
+             "    ax.axhline(0, color='grey', lw=0.8)\n"
+             "    ax.set_xlabel('bona fide twin logit'); ax.set_ylabel('clone - twin logit'); ax.legend(fontsize=7)\n"
+             "    plt.show()\n"
+             "print(metrics.get('voice_spread'))"),
     ("markdown", "Per-artist normalisation (`--artist-references`): each voice's pooled logits lowered by the offset "
                  "its own reference recordings give; raw vs normalised at the stored threshold."),
     ("code", "norm = metrics.get('artist_norm')\n"

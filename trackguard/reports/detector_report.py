@@ -36,6 +36,7 @@ from models.spoof_metrics import (
 )
 from trackguard.reports.artist_norm_section import artist_norm_metrics, artist_norm_section
 from trackguard.reports.common import DET_CLIP, det_axes, fmt, json_safe, markdown_table, probit, require, save_figure
+from trackguard.reports.score_structure import score_structure_metrics, score_structure_section
 
 SCORE_COLUMNS = ("upload_id", "is_synthetic", "generator_family", "codec", "logit", "probability")
 META_KEYS = ("model_id", "threshold", "data", "command", "heldout_family")
@@ -157,6 +158,7 @@ def detector_metrics(
         "seen_families_eer": seen_families_eer(labels, logits, families, heldout),
         "per_codec_eer": per_codec_eer(scores),
         "per_voice": per_voice(scores, float(meta["threshold"])),
+        **score_structure_metrics(scores),
         "calibration_bins": calibration_bins(scores, costs.train_prior),
         "context": None if context is None else _context_records(context),
         "pooling": None if pooling is None else _pooling_records(pooling, meta.get("pooling_k")),
@@ -335,6 +337,7 @@ def render_markdown(metrics: Mapping[str, Any], title: str, meta: Mapping[str, A
         _voice_section(metrics),
         _context_section(metrics),
         _pooling_section(metrics),
+        score_structure_section(metrics),
         artist_norm_section(metrics),
         _figures_section(has_context),
     ]
