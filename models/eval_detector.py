@@ -65,8 +65,16 @@ def select_tracks(corpus_dir: Path, artifact_dir: Path, split: str) -> pd.DataFr
         tracks = tracks[tracks.index.isin(ids)]
     if tracks.empty:
         raise ValueError(f"no vocal clean/clone uploads of split {split!r} in {corpus_dir}")
-    return tracks.assign(codec=[_codec(uri, fmt) for uri, fmt in zip(tracks["audio_uri"],
-                                                                      _formats(labels, tracks.index), strict=True)])
+    codecs = [_codec(uri, fmt) for uri, fmt in zip(tracks["audio_uri"], _formats(labels, tracks.index), strict=True)]
+    return tracks.assign(codec=codecs, genre=_genres(manifest, tracks.index))
+
+
+def _genres(manifest: pd.DataFrame, ids: pd.Index) -> list[object]:
+    """The manifest's genre per upload (None where the manifest has none)."""
+    if "genre" not in manifest:
+        return [None] * len(ids)
+    genre = manifest.assign(upload_id=manifest["upload_id"].astype(str)).set_index("upload_id")["genre"]
+    return [g if isinstance(g, str) and g else None for g in genre.reindex(ids)]
 
 
 def train_voices(artifact_dir: Path) -> set[str]:
@@ -144,6 +152,7 @@ def score_tracks(artifact_dir: Path, corpus_dir: Path, split: str = "test",
         "codec": tracks["codec"].to_numpy(), "voice": tracks["artist"].astype(str).to_numpy(),
         "logit": logits, "probability": probs, "split": split,
         "twin_upload_id": tracks["twin"].where(tracks["twin"].notna(), None).to_numpy(dtype=object),
+        "genre": tracks["genre"].to_numpy(dtype=object),
     })
     ctx = context_table(per_track, windows, y, k, float(spec["win_s"]), contexts)
     norm_meta = normalise_by_artist(scores, model, corpus_dir) if artist_references else None

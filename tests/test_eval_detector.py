@@ -83,6 +83,14 @@ def test_eval_cli_on_every_upload_and_context_grows(trained: dict[str, Path]) ->
     ctx = metrics["context"]
     seconds = [row["context_s"] for row in ctx]
     assert seconds == sorted(seconds) and seconds[0] <= 4.0 < seconds[-1]
+    # every clone of the tiny corpus has its bona fide twin among the scored uploads
+    import pandas as pd
+
+    scores = pd.read_parquet(out / "scores.parquet")
+    clones = scores[scores["is_synthetic"]]
+    assert clones["twin_upload_id"].isin(scores["upload_id"]).all()
+    assert metrics["twin_comparison"]["all"]["n_pairs"] == len(clones)
+    assert "## Where the errors come from" in (out / "report.md").read_text()
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""The detector report's "Where the errors come from" section: twins and voices.
+"""The detector report's "Where the errors come from" section: twins, voices and genres.
 
 A pooled EER mixes two failures: the detector not hearing a clone's artefacts at all,
 and the detector hearing them but on a scale that moves from song to song and voice to
@@ -11,6 +11,7 @@ voice, so no single threshold fits. Two measures tell them apart:
   clone-over-bona-fide gap inside a voice, and the pooled EER once each voice is centred
   on its own bona fide mean (an oracle: it reads the labels; it is the most per-artist
   normalisation could give).
+* per genre (needs ``genre``): bona fide and clone mean logits per genre of the song.
 """
 
 from __future__ import annotations
@@ -27,7 +28,27 @@ from trackguard.reports.common import fmt, markdown_table
 
 
 def score_structure_metrics(scores: pd.DataFrame) -> dict[str, Any]:
-    return {"twin_comparison": twin_comparison(scores), "voice_spread": voice_spread(scores)}
+    return {"twin_comparison": twin_comparison(scores), "voice_spread": voice_spread(scores),
+            "per_genre": per_genre(scores)}
+
+
+def per_genre(scores: pd.DataFrame) -> dict[str, dict[str, Any]] | None:
+    """Per genre of the song (optional ``genre`` column): mean logit of its bona fide uploads and of its clones,
+    and its own EER. Where the bona fide means differ by more than the clone gap, the song moves the score."""
+    if "genre" not in scores.columns or scores["genre"].isna().all():
+        return None
+    out = {}
+    for genre, group in scores.groupby(scores["genre"].astype(str), sort=True):
+        labels = group["is_synthetic"].to_numpy(dtype=bool)
+        logits = group["logit"].to_numpy(dtype=np.float64)
+        both = labels.any() and not labels.all()
+        out[str(genre)] = {
+            "n_bona_fide": int((~labels).sum()), "n_synthetic": int(labels.sum()),
+            "mean_bona_fide_logit": float(logits[~labels].mean()) if (~labels).any() else None,
+            "mean_synthetic_logit": float(logits[labels].mean()) if labels.any() else None,
+            "eer": equal_error_rate(labels, logits) if both else None,
+        }
+    return out
 
 
 def twin_comparison(scores: pd.DataFrame) -> dict[str, dict[str, Any]] | None:
@@ -80,7 +101,8 @@ def voice_spread(scores: pd.DataFrame) -> dict[str, Any] | None:
 
 def score_structure_section(m: Mapping[str, Any]) -> str | None:
     twins, spread = m.get("twin_comparison"), m.get("voice_spread")
-    if twins is None and spread is None:
+    genres = m.get("per_genre")
+    if twins is None and spread is None and genres is None:
         return None
     parts = ["## Where the errors come from"]
     if twins is not None:
@@ -100,4 +122,12 @@ def score_structure_section(m: Mapping[str, Any]) -> str | None:
             f"{fmt(spread['spread_over_gap'])}): the larger the ratio, the more the pooled score says who sings "
             "rather than how it was made. With each voice centred on its own bona fide mean (an oracle that "
             f"reads the labels) the pooled EER would be {fmt(spread['voice_centred_eer_oracle'])}.")
+    if genres is not None:
+        genre_rows = [(g, r["n_bona_fide"], r["mean_bona_fide_logit"], r["n_synthetic"], r["mean_synthetic_logit"],
+                       r["eer"]) for g, r in genres.items()]
+        parts.append(
+            "Per genre of the song (raw logits): where bona fide means differ between genres by more than the "
+            "clone gap, the accompaniment and singing style move the score.\n\n"
+            + markdown_table(("Genre", "n bona fide", "Mean bona fide logit", "n synthetic", "Mean synthetic logit",
+                              "EER (fraction)"), genre_rows))
     return "\n\n".join(parts)
