@@ -66,15 +66,16 @@ def select_tracks(corpus_dir: Path, artifact_dir: Path, split: str) -> pd.DataFr
     if tracks.empty:
         raise ValueError(f"no vocal clean/clone uploads of split {split!r} in {corpus_dir}")
     codecs = [_codec(uri, fmt) for uri, fmt in zip(tracks["audio_uri"], _formats(labels, tracks.index), strict=True)]
-    return tracks.assign(codec=codecs, genre=_genres(manifest, tracks.index))
+    return tracks.assign(codec=codecs, genre=_column(manifest, "genre", tracks.index),
+                         vocal_style=_column(labels, "vocal_style", tracks.index))
 
 
-def _genres(manifest: pd.DataFrame, ids: pd.Index) -> list[object]:
-    """The manifest's genre per upload (None where the manifest has none)."""
-    if "genre" not in manifest:
+def _column(table: pd.DataFrame, name: str, ids: pd.Index) -> list[object]:
+    """A text column of the manifest or labels per upload (None where the table has none: older corpora)."""
+    if name not in table:
         return [None] * len(ids)
-    genre = manifest.assign(upload_id=manifest["upload_id"].astype(str)).set_index("upload_id")["genre"]
-    return [g if isinstance(g, str) and g else None for g in genre.reindex(ids)]
+    values = table.assign(upload_id=table["upload_id"].astype(str)).set_index("upload_id")[name]
+    return [v if isinstance(v, str) and v else None for v in values.reindex(ids)]
 
 
 def train_voices(artifact_dir: Path) -> set[str]:
@@ -152,7 +153,7 @@ def score_tracks(artifact_dir: Path, corpus_dir: Path, split: str = "test",
         "codec": tracks["codec"].to_numpy(), "voice": tracks["artist"].astype(str).to_numpy(),
         "logit": logits, "probability": probs, "split": split,
         "twin_upload_id": tracks["twin"].where(tracks["twin"].notna(), None).to_numpy(dtype=object),
-        "genre": tracks["genre"].to_numpy(dtype=object),
+        "genre": tracks["genre"].to_numpy(dtype=object), "vocal_style": tracks["vocal_style"].to_numpy(dtype=object),
     })
     ctx = context_table(per_track, windows, y, k, float(spec["win_s"]), contexts)
     norm_meta = normalise_by_artist(scores, model, corpus_dir) if artist_references else None

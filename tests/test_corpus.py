@@ -199,6 +199,9 @@ def test_labels_are_internally_consistent(corpus: Built) -> None:
     # a-cappella uploads have no accompaniment level; accompanied vocals do
     sung = lab[lab["voice_artist_id"].notna()]
     assert (sung["a_cappella"] == sung["vocal_to_accompaniment_db"].isna()).all()
+    # every vocal upload says how it was sung (spoken: rap, the TTS engine's own intonation kept); no other does
+    assert set(sung["vocal_style"]) <= {"sung", "spoken"}
+    assert lab.loc[lab["voice_artist_id"].isna(), "vocal_style"].isna().all()
     assert lab["a_cappella"].sum() >= 2
 
 

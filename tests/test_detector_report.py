@@ -256,7 +256,7 @@ def test_twin_comparison_counts_clones_above_their_own_twin(tmp_path: Path) -> N
     assert "## Where the errors come from" not in (tmp_path / "report.md").read_text()
 
 
-def test_per_genre_means_and_eer(tmp_path: Path) -> None:
+def test_per_genre_and_vocal_style_means_and_eer(tmp_path: Path) -> None:
     rows = [("rap", False, 3.0), ("rap", False, 5.0), ("rap", True, 6.0),
             ("rock", False, -4.0), ("rock", True, 2.0), ("rock", True, 4.0), ("solo", False, 0.0)]
     scores = pd.DataFrame(rows, columns=["genre", "is_synthetic", "logit"])
@@ -264,11 +264,15 @@ def test_per_genre_means_and_eer(tmp_path: Path) -> None:
     scores["upload_id"] = [f"u{i}" for i in range(len(scores))]
     scores["generator_family"] = np.where(scores["is_synthetic"], "fam-a", None)
     scores["codec"] = "wav"
-    genres = write_detector_report(scores, tmp_path, title="Genres", meta={**META, "heldout_family": None})["per_genre"]
+    scores["vocal_style"] = ["spoken", "spoken", "spoken", "sung", "sung", "sung", None]  # solo: an older corpus
+    metrics = write_detector_report(scores, tmp_path, title="Genres", meta={**META, "heldout_family": None})
+    genres, styles = metrics["per_genre"], metrics["per_vocal_style"]
+    assert set(styles) == {"spoken", "sung"} and styles["spoken"] == genres["rap"]
     assert genres["rap"] == {"n_bona_fide": 2, "n_synthetic": 1, "mean_bona_fide_logit": 4.0,
                              "mean_synthetic_logit": 6.0, "eer": 0.0}
     assert genres["rock"]["mean_synthetic_logit"] == 3.0 and genres["solo"]["eer"] is None
-    assert "| rap | 2 | 4.0000 | 1 | 6.0000 | 0.0000 |" in (tmp_path / "report.md").read_text()
+    md = (tmp_path / "report.md").read_text()
+    assert "| rap | 2 | 4.0000 | 1 | 6.0000 | 0.0000 |" in md and "| spoken | 2 | 4.0000 |" in md
     scores["genre"] = None
     assert write_detector_report(scores, tmp_path, title="None", meta=META)["per_genre"] is None
 

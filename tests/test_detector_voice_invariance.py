@@ -114,3 +114,5 @@ def test_recorded_command_replays_the_new_training_options() -> None:
                                                 "voice_adversary_weight": 0.0, "pair_frac": 0.5}, "lcnn").split()[1:])
     assert (plain.feature_norm, plain.spoof_head, plain.voice_adversary, plain.pair_frac) == (None, None, 0.0, None)
     assert _detector_train_params(plain) is None
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "detector", "--corpus", "c", "--pair-frac", "1.5"])

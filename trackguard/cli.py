@@ -53,6 +53,13 @@ def _train_detector(a: argparse.Namespace) -> int:
     return 0
 
 
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not a fraction between 0 and 1")
+    return value
+
+
 def _detector_train_params(a: argparse.Namespace) -> dict[str, float] | None:
     """Training options given on the command line (the rest keep `TRAIN_DEFAULTS`)."""
     given = {"voice_adversary_weight": a.voice_adversary or None, "pair_frac": a.pair_frac}
@@ -664,12 +671,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--spoof-head", default=None, choices=["linear", "one_class"],
                    help="lcnn only: linear head with cross-entropy (default) or one_class (OC-softmax: bona fide "
                         "pulled into one compact cone, clones pushed out of it)")
-    p.add_argument("--pair-frac", type=float, default=None, metavar="F",
+    p.add_argument("--pair-frac", type=_fraction, default=None, metavar="F",
                    help="share of each batch's bona fide slots that hold the twin of the clone beside it "
                         "(default 0.5; 1.0: every bona fide window is a twin, so the voice says nothing of the label)")
     p.add_argument("--voice-adversary", type=float, default=0.0, metavar="WEIGHT",
-                   help="train against a gradient-reversed classifier of the training voices, so the embedding "
-                        "carries less of the singer (0: off; 0.3-1 typical)")
+                   help="train the encoder to confuse a classifier of the training voices, so the embedding "
+                        "carries less of the singer (0: off; the README measures 0.5)")
     p.add_argument("--extra-corpus", action="append", default=[], metavar="DIR",
                    help="another seed's corpus: its uploads by the train split's voices join train, by the dev "
                         "split's voices join dev (calibration, threshold); test stays this corpus's (repeatable)")

@@ -47,7 +47,8 @@ DETECTOR_CELLS: list[tuple[str, str]] = [
              "voices.sort_values('bona_fide_flag_rate', ascending=False) if len(voices) else 'no voice column'"),
     ("markdown", "Where the errors come from: each clone against its own bona fide twin (a clone below its twin "
                  "is one whose artefacts the detector does not hear), and the scatter of clone-minus-twin logits "
-                 "against the twin's own logit (a wide spread of twin logits means no one threshold fits)."),
+                 "against the twin's own logit (a wide spread of twin logits means no one threshold fits); then the "
+                 "voices' spread and the per-genre and per-vocal-style means."),
     ("code", "twins = metrics.get('twin_comparison')\n"
              "if twins is None or 'twin_upload_id' not in scores:\n"
              "    print('no twins in these scores')\n"
@@ -62,7 +63,10 @@ DETECTOR_CELLS: list[tuple[str, str]] = [
              "    ax.axhline(0, color='grey', lw=0.8)\n"
              "    ax.set_xlabel('bona fide twin logit'); ax.set_ylabel('clone - twin logit'); ax.legend(fontsize=7)\n"
              "    plt.show()\n"
-             "print(metrics.get('voice_spread'))"),
+             "print(metrics.get('voice_spread'))\n"
+             "for key in ('per_genre', 'per_vocal_style'):\n"
+             "    if metrics.get(key):\n"
+             "        display(pd.DataFrame(metrics[key]).T)"),
     ("markdown", "Per-artist normalisation (`--artist-references`): each voice's pooled logits lowered by the offset "
                  "its own reference recordings give; raw vs normalised at the stored threshold."),
     ("code", "norm = metrics.get('artist_norm')\n"

@@ -58,7 +58,7 @@ def add_duplicates(p: Planner) -> None:
         uploader = p.account("reuploader", rng)
         manifest = p.manifest(uploader, title, name, isrc=src.manifest["isrc"] if rng.random() < 0.3 else None,
                               genre=src.manifest["genre"], language=src.manifest["language"])
-        keep = ("voice_artist_id", "content_id", "a_cappella", "vocal_to_accompaniment_db")
+        keep = ("voice_artist_id", "content_id", "a_cappella", "vocal_to_accompaniment_db", "vocal_style")
         label = _spam_label("duplicate", duplicate_transform=transform, **{k: src.label[k] for k in keep})
         key = f"duplicate-{i:05d}"
         t = min(src.t + float(rng.uniform(0.2, 5.0)) * DAY, p.size.days * DAY - 60)
@@ -161,7 +161,7 @@ def _sung_by(p: Planner, key: str, rng: np.random.Generator, singer: Artist) -> 
     delivery = random_delivery(rng)
     p.songs[key] = SongRender(seed_for(p.seed, key), song, singer.voice, "sung", False, mix, delivery, [(key, None)])
     return delivery, {"voice_artist_id": singer.artist_id, "content_id": p.content_id(rng),
-                      "vocal_to_accompaniment_db": var_db}
+                      "vocal_to_accompaniment_db": var_db, "vocal_style": "sung"}
 
 
 def add_impostors(p: Planner) -> None:

@@ -142,7 +142,8 @@ def write_markdown(path: Path, seed: int, size: SizeSpec, comp: dict[str, Any],
     lines += ["## Artists", "", *_artist_table(artists)]
     lines += ["## Files", "",
               "- `manifest.parquet`: the catalogue manifest (contract columns only; what the pipeline sees).",
-              "- `labels.parquet`: ground truth per upload (kind, family, twin, spam type, expected error...).",
+              "- `labels.parquet`: ground truth per upload (kind, family, twin, vocal style, spam type, expected "
+              "error...).",
               "- `artists.parquet`: artists, voices, opt-in, policy, licensed partners, reference takes.",
               "- `audio/`, `references/`: the audio. `corpus.json`: seed, size, version, counts.", "",
               *_reproduce(seed, size, tools), "## Limitations", "", _LIMITS]

@@ -52,7 +52,8 @@ def add_clean(p: Planner) -> None:
             isrc=p.isrc(artist, rng) if rng.random() < 0.9 else None, genre=genre,
             language=("zxx" if instrumental else lang) if rng.random() < 0.92 else None)
         label = base_label(voice_artist_id=None if instrumental else artist.artist_id, content_id=p.content_id(rng),
-                           a_cappella=a_cappella, vocal_to_accompaniment_db=var_db)
+                           a_cappella=a_cappella, vocal_to_accompaniment_db=var_db,
+                           vocal_style=None if voice is None else style)
         p.add(Upload(key, p.random_time(rng, 0.0, p.size.days - 0.5), manifest, label, delivery.fmt,
                      delivery=delivery))
 
@@ -107,7 +108,7 @@ def add_clones(p: Planner) -> None:
         label = base_label(kind="clone", is_synthetic=True, generator_family=family, voice_artist_id=artist.artist_id,
                            content_id=twin.label["content_id"], a_cappella=twin.label["a_cappella"],
                            vocal_to_accompaniment_db=twin.label["vocal_to_accompaniment_db"],
-                           licensed_use=scenario == "licensed")
+                           vocal_style=twin.label["vocal_style"], licensed_use=scenario == "licensed")
         t = min(twin.t + float(rng.uniform(0.3, 4.0)) * DAY, p.size.days * DAY - 60)
         p.add(Upload(key, t, _clone_metadata(p, scenario, artist, twin, i), label, twin.ext, delivery=twin.delivery,
                      twin_key=twin.key))

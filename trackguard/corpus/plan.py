@@ -105,8 +105,9 @@ def random_mix(rng: np.random.Generator, var_db: float | None) -> MixSpec:
 def base_label(**overrides: Any) -> dict[str, Any]:
     label: dict[str, Any] = {
         "kind": "clean", "is_synthetic": False, "generator_family": None, "voice_artist_id": None,
-        "content_id": None, "a_cappella": False, "vocal_to_accompaniment_db": None, "is_spam": False,
-        "spam_type": None, "duplicate_transform": None, "expected_error_code": None, "licensed_use": False,
+        "content_id": None, "a_cappella": False, "vocal_to_accompaniment_db": None, "vocal_style": None,
+        "is_spam": False, "spam_type": None, "duplicate_transform": None, "expected_error_code": None,
+        "licensed_use": False,
     }
     label.update(overrides)
     return label

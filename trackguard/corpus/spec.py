@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-VERSION = "1.1.0"  # 1.1: the detector size sings with 28 voices (was 16)
+# 1.1: the detector size sings with 28 voices (was 16); 1.2: labels carry vocal_style (the audio is unchanged)
+VERSION = "1.2.0"
 SPAM_TYPES = ("duplicate", "short_bulk", "noise_sleep", "keyword_stuffing", "confusable_name", "bulk_burst",
               "profile_mismatch")
 

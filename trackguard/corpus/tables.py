@@ -21,7 +21,7 @@ MANIFEST_SCHEMA = pa.schema([(name, _B if name == "declared_ai" else _S) for nam
 LABEL_SCHEMA = pa.schema([
     ("upload_id", _S), ("kind", _S), ("is_synthetic", _B), ("generator_family", _S), ("voice_artist_id", _S),
     ("content_id", _S), ("twin_upload_id", _S), ("a_cappella", _B), ("vocal_to_accompaniment_db", _F),
-    ("is_spam", _B), ("spam_type", _S), ("duplicate_of", _S), ("duplicate_transform", _S),
+    ("vocal_style", _S), ("is_spam", _B), ("spam_type", _S), ("duplicate_of", _S), ("duplicate_transform", _S),
     ("expected_error_code", _S), ("licensed_use", _B), ("format", _S), ("sample_rate", _I), ("channels", _I),
     ("duration_s", _F),
 ])

@@ -1,4 +1,4 @@
-"""The detector report's "Where the errors come from" section: twins, voices and genres.
+"""The detector report's "Where the errors come from" section: twins, voices, genres and vocal styles.
 
 A pooled EER mixes two failures: the detector not hearing a clone's artefacts at all,
 and the detector hearing them but on a scale that moves from song to song and voice to
@@ -11,7 +11,8 @@ voice, so no single threshold fits. Two measures tell them apart:
   clone-over-bona-fide gap inside a voice, and the pooled EER once each voice is centred
   on its own bona fide mean (an oracle: it reads the labels; it is the most per-artist
   normalisation could give).
-* per genre (needs ``genre``): bona fide and clone mean logits per genre of the song.
+* per genre and per vocal style (``genre``, ``vocal_style``: sung, or spoken as in rap): bona fide and
+  clone mean logits and the EER within each.
 """
 
 from __future__ import annotations
@@ -29,20 +30,22 @@ from trackguard.reports.common import fmt, markdown_table
 
 def score_structure_metrics(scores: pd.DataFrame) -> dict[str, Any]:
     return {"twin_comparison": twin_comparison(scores), "voice_spread": voice_spread(scores),
-            "per_genre": per_genre(scores)}
+            "per_genre": per_group(scores, "genre"), "per_vocal_style": per_group(scores, "vocal_style")}
 
 
-def per_genre(scores: pd.DataFrame) -> dict[str, dict[str, Any]] | None:
-    """Per genre of the song (optional ``genre`` column): mean logit of its bona fide uploads and of its clones,
-    and its own EER. Where the bona fide means differ by more than the clone gap, the song moves the score."""
-    if "genre" not in scores.columns or scores["genre"].isna().all():
+def per_group(scores: pd.DataFrame, column: str) -> dict[str, dict[str, Any]] | None:
+    """Per value of an optional song attribute (``genre``, ``vocal_style``): mean logit of its bona fide uploads
+    and of its clones, and its own EER. Where bona fide means differ by more than the clone gap, the attribute
+    moves the score. None without the column or any value in it."""
+    if column not in scores.columns or scores[column].isna().all():
         return None
     out = {}
-    for genre, group in scores.groupby(scores["genre"].astype(str), sort=True):
+    known = scores[scores[column].notna()]
+    for value, group in known.groupby(known[column].astype(str), sort=True):
         labels = group["is_synthetic"].to_numpy(dtype=bool)
         logits = group["logit"].to_numpy(dtype=np.float64)
         both = labels.any() and not labels.all()
-        out[str(genre)] = {
+        out[str(value)] = {
             "n_bona_fide": int((~labels).sum()), "n_synthetic": int(labels.sum()),
             "mean_bona_fide_logit": float(logits[~labels].mean()) if (~labels).any() else None,
             "mean_synthetic_logit": float(logits[labels].mean()) if labels.any() else None,
@@ -101,8 +104,8 @@ def voice_spread(scores: pd.DataFrame) -> dict[str, Any] | None:
 
 def score_structure_section(m: Mapping[str, Any]) -> str | None:
     twins, spread = m.get("twin_comparison"), m.get("voice_spread")
-    genres = m.get("per_genre")
-    if twins is None and spread is None and genres is None:
+    groups = {"genre": m.get("per_genre"), "vocal style": m.get("per_vocal_style")}
+    if twins is None and spread is None and not any(groups.values()):
         return None
     parts = ["## Where the errors come from"]
     if twins is not None:
@@ -122,12 +125,14 @@ def score_structure_section(m: Mapping[str, Any]) -> str | None:
             f"{fmt(spread['spread_over_gap'])}): the larger the ratio, the more the pooled score says who sings "
             "rather than how it was made. With each voice centred on its own bona fide mean (an oracle that "
             f"reads the labels) the pooled EER would be {fmt(spread['voice_centred_eer_oracle'])}.")
-    if genres is not None:
-        genre_rows = [(g, r["n_bona_fide"], r["mean_bona_fide_logit"], r["n_synthetic"], r["mean_synthetic_logit"],
-                       r["eer"]) for g, r in genres.items()]
+    for name, table in groups.items():
+        if table is None:
+            continue
+        group_rows = [(g, r["n_bona_fide"], r["mean_bona_fide_logit"], r["n_synthetic"], r["mean_synthetic_logit"],
+                       r["eer"]) for g, r in table.items()]
         parts.append(
-            "Per genre of the song (raw logits): where bona fide means differ between genres by more than the "
-            "clone gap, the accompaniment and singing style move the score.\n\n"
-            + markdown_table(("Genre", "n bona fide", "Mean bona fide logit", "n synthetic", "Mean synthetic logit",
-                              "EER (fraction)"), genre_rows))
+            f"Per {name} of the song (raw logits): where bona fide means differ by more than the clone gap, "
+            f"the {name} moves the score.\n\n"
+            + markdown_table((name.capitalize(), "n bona fide", "Mean bona fide logit", "n synthetic",
+                              "Mean synthetic logit", "EER (fraction)"), group_rows))
     return "\n\n".join(parts)
