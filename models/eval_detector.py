@@ -65,7 +65,8 @@ def select_tracks(corpus_dir: Path, artifact_dir: Path, split: str) -> pd.DataFr
         tracks = tracks[tracks.index.isin(ids)]
     if tracks.empty:
         raise ValueError(f"no vocal clean/clone uploads of split {split!r} in {corpus_dir}")
-    codecs = [_codec(uri, fmt) for uri, fmt in zip(tracks["audio_uri"], _formats(labels, tracks.index), strict=True)]
+    formats = _column(labels, "format", tracks.index)
+    codecs = [_codec(uri, fmt) for uri, fmt in zip(tracks["audio_uri"], formats, strict=True)]
     return tracks.assign(codec=codecs, genre=_column(manifest, "genre", tracks.index),
                          vocal_style=_column(labels, "vocal_style", tracks.index))
 
@@ -85,12 +86,6 @@ def train_voices(artifact_dir: Path) -> set[str]:
         raise ValueError(f"{artifact_dir} does not record its training voices (trained before they were "
                          "recorded): retrain it, or use --split all")
     return {str(v) for v in voices}
-
-
-def _formats(labels: pd.DataFrame, ids: pd.Index) -> list[object]:
-    if "format" not in labels:
-        return [None] * len(ids)
-    return list(labels.assign(upload_id=labels["upload_id"].astype(str)).set_index("upload_id")["format"].reindex(ids))
 
 
 def _codec(uri: str, fmt: object) -> str:

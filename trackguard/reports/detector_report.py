@@ -36,7 +36,7 @@ from models.spoof_metrics import (
 )
 from trackguard.reports.artist_norm_section import artist_norm_metrics, artist_norm_section
 from trackguard.reports.common import DET_CLIP, det_axes, fmt, json_safe, markdown_table, probit, require, save_figure
-from trackguard.reports.score_structure import score_structure_metrics, score_structure_section
+from trackguard.reports.score_structure import per_group, score_structure_metrics, score_structure_section
 
 SCORE_COLUMNS = ("upload_id", "is_synthetic", "generator_family", "codec", "logit", "probability")
 META_KEYS = ("model_id", "threshold", "data", "command", "heldout_family")
@@ -211,17 +211,8 @@ def per_codec_eer(scores: pd.DataFrame) -> dict[str, dict[str, Any]]:
     Within-codec comparison asks "does the detector still separate the classes after this
     codec?", which a pooled EER hides when codecs are unevenly spread across the classes.
     """
-    out: dict[str, dict[str, Any]] = {}
-    for codec, group in scores.groupby(scores["codec"].astype(str), sort=True):
-        labels = group["is_synthetic"].to_numpy(dtype=bool)
-        logits = group["logit"].to_numpy(dtype=np.float64)
-        bona, synth = logits[~labels], logits[labels]
-        out[str(codec)] = {
-            "eer": _eer_of(bona, synth) if bona.size and synth.size else None,
-            "n_synthetic": int(synth.size),
-            "n_bona_fide": int(bona.size),
-        }
-    return out
+    return {codec: {"eer": r["eer"], "n_synthetic": r["n_synthetic"], "n_bona_fide": r["n_bona_fide"]}
+            for codec, r in (per_group(scores, "codec") or {}).items()}
 
 
 def per_voice(scores: pd.DataFrame, threshold: float) -> dict[str, dict[str, Any]] | None:
