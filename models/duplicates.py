@@ -65,6 +65,12 @@ class DuplicatePolicy:
 
 
 @dataclasses.dataclass(frozen=True)
+class DetectorLogit:
+    model_id: str
+    logit: float
+
+
+@dataclasses.dataclass(frozen=True)
 class UploadFingerprint:
     """What matching needs of one upload; ``fingerprint`` may be pre-thinned (see `for_query`)."""
 
@@ -73,6 +79,9 @@ class UploadFingerprint:
     uploader_id: str
     duration_s: float
     fingerprint: Fingerprint
+    # this upload's pooled detector logit and the detector's model id, when it was scored: kept in the
+    # ledger so that a later copy of this upload can be compared with it (`reference_detector_logit`)
+    detector: DetectorLogit | None = None
 
     @property
     def key(self) -> TimeKey:
@@ -99,6 +108,9 @@ class DuplicateFinding:
     prior_matches: int = 0
     uploader_prior_uploads: int = 0
     uploader_prior_duplicates: int = 0
+    # the matched original's pooled detector logit, from the same detector model as this upload's
+    # (None: no match, the original was not scored, or by another model)
+    reference_detector_logit: float | None = None
 
     def features(self) -> dict[str, float]:
         prior = self.uploader_prior_uploads
@@ -227,7 +239,17 @@ def with_uploader_history(findings: Mapping[str, DuplicateFinding], ledger: pd.D
 def _empty_ledger() -> pd.DataFrame:
     return pd.DataFrame({"upload_id": pd.Series(dtype=str), "uploaded_at_ms": pd.Series(dtype="int64"),
                          "uploader_id": pd.Series(dtype=str), "duration_s": pd.Series(dtype="float64"),
-                         "is_duplicate": pd.Series(dtype=bool)})
+                         "is_duplicate": pd.Series(dtype=bool), "detector_model_id": pd.Series(dtype=object),
+                         "detector_logit": pd.Series(dtype="float64")})
+
+
+def _with_reference(finding: DuplicateFinding, query: UploadFingerprint,
+                    logits: Mapping[str, DetectorLogit]) -> DuplicateFinding:
+    """Attach the matched original's detector logit when the same detector model scored both."""
+    ref = logits.get(finding.duplicate_of) if finding.duplicate_of else None
+    if ref is None or query.detector is None or ref.model_id != query.detector.model_id:
+        return finding
+    return dataclasses.replace(finding, reference_detector_logit=ref.logit)
 
 
 class DuplicateCatalogue:
@@ -257,6 +279,12 @@ class DuplicateCatalogue:
         return {str(u): (int(t), str(u)) for u, t in zip(self.ledger["upload_id"], self.ledger["uploaded_at_ms"],
                                                          strict=True)}
 
+    def detector_logits(self) -> dict[str, DetectorLogit]:
+        """Each ledger upload's stored detector logit (those that were scored)."""
+        known = self.ledger[self.ledger["detector_logit"].notna() & self.ledger["detector_model_id"].notna()]
+        return {str(u): DetectorLogit(str(m), float(x)) for u, m, x in
+                zip(known["upload_id"], known["detector_model_id"], known["detector_logit"], strict=True)}
+
     def match(self, batch: Sequence[UploadFingerprint]) -> list[DuplicateFinding]:
         """Findings for ``batch`` (one per distinct upload_id, in time order); indexes the batch."""
         batch = list({u.upload_id: u for u in batch}.values())
@@ -265,11 +293,16 @@ class DuplicateCatalogue:
                                                       strict=True) if pd.notna(d)}
         durations.update({u.upload_id: u.duration_s for u in batch})
         matches = match_batch(batch, self.index, keys, durations, self.policy)
-        findings = {uid: _finding(uid, ms, keys) for uid, ms in matches.items()}
+        logits = {**self.detector_logits(), **{u.upload_id: u.detector for u in batch if u.detector is not None}}
+        findings = {u.upload_id: _with_reference(_finding(u.upload_id, matches[u.upload_id], keys), u, logits)
+                    for u in batch}
         rows = pd.DataFrame({
             "upload_id": [u.upload_id for u in batch], "uploaded_at_ms": [u.key[0] for u in batch],
             "uploader_id": [u.uploader_id for u in batch], "duration_s": [u.duration_s for u in batch],
-            "is_duplicate": [findings[u.upload_id].duplicate_of is not None for u in batch]})
+            "is_duplicate": [findings[u.upload_id].duplicate_of is not None for u in batch],
+            "detector_model_id": pd.Series([u.detector.model_id if u.detector else None for u in batch],
+                                           dtype=object),
+            "detector_logit": pd.Series([u.detector.logit if u.detector else None for u in batch], dtype="float64")})
         kept = self.ledger[~self.ledger["upload_id"].isin(rows["upload_id"])]
         self.ledger = pd.concat([kept, rows], ignore_index=True) if len(kept) else rows
         for u in batch:

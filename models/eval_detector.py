@@ -68,7 +68,21 @@ def select_tracks(corpus_dir: Path, artifact_dir: Path, split: str) -> pd.DataFr
     formats = _column(labels, "format", tracks.index)
     codecs = [_codec(uri, fmt) for uri, fmt in zip(tracks["audio_uri"], formats, strict=True)]
     return tracks.assign(codec=codecs, genre=_column(manifest, "genre", tracks.index),
-                         vocal_style=_column(labels, "vocal_style", tracks.index))
+                         vocal_style=_column(labels, "vocal_style", tracks.index), mix=_mix(labels, tracks.index))
+
+
+def _mix(labels: pd.DataFrame, ids: pd.Index) -> list[str | None]:
+    """How the vocal sits in the song: "a cappella", or its level over the accompaniment ("+6 dB")."""
+    if "a_cappella" not in labels or "vocal_to_accompaniment_db" not in labels:
+        return [None] * len(ids)
+    table = labels.assign(upload_id=labels["upload_id"].astype(str)).set_index("upload_id").reindex(ids)
+    out: list[str | None] = []
+    for a_cappella, level in zip(table["a_cappella"], table["vocal_to_accompaniment_db"], strict=True):
+        if a_cappella is True or a_cappella == 1:
+            out.append("a cappella")
+        else:
+            out.append(None if pd.isna(level) else f"{float(level):+.0f} dB")
+    return out
 
 
 def _column(table: pd.DataFrame, name: str, ids: pd.Index) -> list[object]:
@@ -149,6 +163,7 @@ def score_tracks(artifact_dir: Path, corpus_dir: Path, split: str = "test",
         "logit": logits, "probability": probs, "split": split,
         "twin_upload_id": tracks["twin"].where(tracks["twin"].notna(), None).to_numpy(dtype=object),
         "genre": tracks["genre"].to_numpy(dtype=object), "vocal_style": tracks["vocal_style"].to_numpy(dtype=object),
+        "mix": tracks["mix"].to_numpy(dtype=object),
     })
     ctx = context_table(per_track, windows, y, k, float(spec["win_s"]), contexts)
     norm_meta = normalise_by_artist(scores, model, corpus_dir) if artist_references else None

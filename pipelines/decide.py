@@ -8,7 +8,10 @@ Routing order (first match wins), per DESIGN.md:
 3. synthetic vocals, no match, not declared by the distributor → `undisclosed-ai`;
    a synthetic score counts only where the detector found vocals (policy
    ``synthetic_needs_vocals``): on a noise or instrumental upload it scored the
-   loudest windows, and what it says there is not about a voice;
+   loudest windows, and what it says there is not about a voice. A copy of a
+   catalogued upload also counts as synthetic when it scores
+   ``thresholds.synthetic_over_original`` logits above that original (reason
+   ``synthetic_over_matched_original``);
 4. near-duplicate of an earlier upload → `duplicates`;
 5. spam score over threshold → `spam`;
 6. otherwise `pass`.
@@ -31,6 +34,9 @@ from trackguard.contracts import Decision, Queue, Verdict
 class Thresholds:
     synthetic: float
     spam: float
+    # detector logits a copy of a catalogued upload must score above that original to count as synthetic
+    # vocals (see `synthetic_over_original`); None turns the comparison off
+    synthetic_over_original: float | None = None
 
 
 @dataclasses.dataclass
@@ -63,6 +69,8 @@ def decide(track: TrackInput, scores: Scores, artists: dict[str, ArtistPolicy],
     verdict.duplicate_of = duplicate_of(scores)
     matched = ver.matched_artist_id if ver else None
     synthetic, reasons_extra = synthetic_vocals(det, thresholds, cfg, artist_norm, matched)
+    if not synthetic and synthetic_over_original(det, scores.duplicate, thresholds, cfg):
+        synthetic, reasons_extra = True, [*reasons_extra, "synthetic_over_matched_original"]
     queue: Queue | None = None
     reasons: list[str] = []
     if synthetic and matched and matched in artists:
@@ -105,6 +113,24 @@ def synthetic_vocals(det: DetectorOutput | None, thresholds: Thresholds, cfg: Pi
     return True, []
 
 
+def synthetic_over_original(det: DetectorOutput | None, duplicate: DuplicateFinding | None,
+                            thresholds: Thresholds, cfg: PipelineConfig) -> bool:
+    """Whether a copy of a catalogued upload scores ``thresholds.synthetic_over_original`` logits or more
+    above the original it copies (same detector model).
+
+    An AI cover that reuses a catalogued song's mix is matched by the duplicate stage. Its original
+    shares the song, the mix and often the voice, which is what moves the detector's absolute level
+    from song to song; the difference between the two is mostly how the vocal was made.
+    """
+    margin = thresholds.synthetic_over_original
+    reference = duplicate.reference_detector_logit if duplicate is not None else None
+    if det is None or margin is None or reference is None:
+        return False
+    if det.vocal_windows == 0 and cfg.policy.get("synthetic_needs_vocals", True):
+        return False
+    return det.logit - reference >= margin
+
+
 def duplicate_of(scores: Scores) -> str | None:
     """The earlier upload this one copies: the catalogue's finding, else what the spam scorer saw."""
     if scores.duplicate is not None:
@@ -135,4 +161,5 @@ def thresholds_from(cfg: PipelineConfig, stored: dict[str, Any]) -> Thresholds:
         value = stored.get(name)
         return default if value is None else float(value)
 
-    return Thresholds(synthetic=pick("synthetic", 0.5), spam=pick("spam", 0.5))
+    return Thresholds(synthetic=pick("synthetic", 0.5), spam=pick("spam", 0.5),
+                      synthetic_over_original=cfg.threshold("synthetic_over_original"))

@@ -2,7 +2,8 @@
 
 Matching needs the whole batch in time order (an upload is only ever the duplicate
 of an earlier one), so the fingerprints, thinned to what a query uses (a few kB a
-track), are gathered into one list and matched by one worker against the
+track), are gathered, after the audio scorers, with each track's detector logit
+(so a copy can be compared with its original), into one list and matched by one worker against the
 persistent catalogue (`models.duplicates.DuplicateCatalogue`, under
 ``TRACKGUARD_HOME`` by default), which then indexes them for later sweeps. The
 result is a side input keyed by upload_id.
@@ -20,7 +21,13 @@ import numpy as np
 from apache_beam.metrics import Metrics
 
 from models.base import TrackInput
-from models.duplicates import DuplicateCatalogue, DuplicateFinding, DuplicatePolicy, UploadFingerprint
+from models.duplicates import (
+    DetectorLogit,
+    DuplicateCatalogue,
+    DuplicateFinding,
+    DuplicatePolicy,
+    UploadFingerprint,
+)
 from pipelines.config import PipelineConfig
 
 FINGERPRINT = "fingerprint"  # TrackInput.extra key: the query-thinned fingerprint, set by featurize
@@ -51,7 +58,16 @@ def duplicate_policy(cfg: PipelineConfig) -> DuplicatePolicy:
 def upload_fingerprint(track: TrackInput) -> UploadFingerprint:
     row = track.row
     return UploadFingerprint(row.upload_id, row.uploaded_at, row.uploader_id, track.duration_s,
-                             track.extra[FINGERPRINT])
+                             track.extra[FINGERPRINT], detector_logit(track))
+
+
+def detector_logit(track: TrackInput) -> DetectorLogit | None:
+    """The track's pooled detector logit and model id, once the detector has scored it."""
+    output = track.extra.get("scores", {}).get("detector")
+    model_id = track.extra.get("model_versions", {}).get("detector")
+    if output is None or model_id is None:
+        return None
+    return DetectorLogit(str(model_id), float(output.logit))
 
 
 class MatchCatalogue(beam.DoFn):  # type: ignore[misc]

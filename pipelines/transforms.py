@@ -284,24 +284,25 @@ class ScoreUploads(beam.PTransform):  # type: ignore[misc]
         if self.history is not None:
             current = current | "AttachHistory" >> beam.Map(_attach_history, beam.pvalue.AsDict(self.history))
         errors = [valid[ERRORS], tracks[ERRORS]]
-        findings = tracks.ok | "Duplicates" >> FindDuplicates(self.cfg) if duplicates_enabled(self.cfg) else None
         released = False
         for scorer in self.scorers:
             if not scorer.needs_audio and not released:
-                current, released = self._after_audio(current, findings), True
+                current, released = self._after_audio(current), True
             predicted = current | f"Score[{scorer.slot}]" >> RunInference(scorer)
             attached = predicted | f"Attach[{scorer.slot}]" >> beam.ParDo(AttachScore(scorer.slot)).with_outputs(
                 ERRORS, main="ok")
             current = attached.ok
             errors.append(attached[ERRORS])
         if not released:
-            current = self._after_audio(current, findings)
+            current = self._after_audio(current)
         decided = current | "Decide" >> beam.ParDo(DecideVerdict(self.cfg, self.thresholds))
         return [decided, *errors] | "AllVerdicts" >> beam.Flatten()
 
 
-    @staticmethod
-    def _after_audio(current: beam.PCollection, findings: beam.PCollection | None) -> beam.PCollection:
+    def _after_audio(self, current: beam.PCollection) -> beam.PCollection:
+        # Duplicates are matched after the audio scorers, so each fingerprint travels with its detector
+        # logit: a copy of a catalogued upload is then also judged against its original's score.
+        findings = current | "Duplicates" >> FindDuplicates(self.cfg) if duplicates_enabled(self.cfg) else None
         current = current | "ReleaseAudio" >> beam.Map(release_audio)
         if findings is None:
             return current

@@ -121,3 +121,54 @@ def test_synthetic_score_without_vocals_does_not_flag() -> None:
     assert decide(track(), no_vocals, ARTISTS, THRESHOLDS, ungated).queue is not None
     low = dataclasses.replace(scores(), detector=DetectorOutput(0.2, [], vocal_windows=0))
     assert route(track(), low) == ("pass", None, [])  # below threshold: nothing to set aside
+
+
+def _copy_scores(logit: float, reference: float | None, vocal_windows: int | None = 2,
+                 matched: str | None = None) -> Scores:
+    """An upload the duplicate stage matched to an earlier one whose detector logit was ``reference``."""
+    finding = DuplicateFinding("up-1", "up-0", 40, 0.8, (0.0, 30.0), (0.0, 30.0), 1.0, 0.0, 1,
+                               reference_detector_logit=reference)
+    det = DetectorOutput(float(1 / (1 + np.exp(-logit))), [], logit=logit, vocal_windows=vocal_windows)
+    return dataclasses.replace(scores(matched=matched), detector=det, duplicate=finding)
+
+
+@pytest.mark.parametrize(("logit", "reference", "expected"), [
+    (-1.0, -6.0, ("review", "undisclosed-ai")),  # under the absolute threshold, 5 logits over its original
+    (-1.0, -4.5, ("review", "duplicates")),  # 3.5 over: under the margin, so a plain copy
+    (-1.0, None, ("review", "duplicates")),  # the original was never scored (or by another model)
+])
+def test_a_copy_scoring_well_over_its_original_counts_as_synthetic(
+        logit: float, reference: float | None, expected: tuple[str, str]) -> None:
+    thresholds = dataclasses.replace(THRESHOLDS, synthetic_over_original=4.0)
+    v = decide(track(), _copy_scores(logit, reference), ARTISTS, thresholds, CFG)
+    assert (v.decision.value, v.queue.value if v.queue else None) == expected
+    assert ("synthetic_over_matched_original" in v.reasons) == (expected[1] == "undisclosed-ai")
+    assert v.duplicate_of == "up-0" and v.synthetic_score == pytest.approx(1 / (1 + np.exp(1.0)))
+
+
+def test_copy_rule_follows_artist_policy_and_needs_vocals_and_a_margin() -> None:
+    thresholds = dataclasses.replace(THRESHOLDS, synthetic_over_original=4.0)
+    v = decide(track(), _copy_scores(-1.0, -6.0, matched="a-block"), ARTISTS, thresholds, CFG)
+    assert (v.decision, v.queue and v.queue.value) == (Decision.BLOCK, "impersonation")
+    no_vocals = decide(track(), _copy_scores(-1.0, -6.0, vocal_windows=0), ARTISTS, thresholds, CFG)
+    assert no_vocals.queue and no_vocals.queue.value == "duplicates"
+    off = decide(track(), _copy_scores(-1.0, -6.0), ARTISTS, THRESHOLDS, CFG)  # no margin: the rule is off
+    assert off.queue and off.queue.value == "duplicates" and "synthetic_over_matched_original" not in off.reasons
+
+
+def test_policy_sets_the_copy_margin() -> None:
+    from pipelines.decide import thresholds_from
+
+    assert thresholds_from(CFG, {}).synthetic_over_original == 4.0  # pipelines/policy.yaml
+    section = {**CFG.policy["thresholds"], "synthetic_over_original": None}
+    off = dataclasses.replace(CFG, policy={**CFG.policy, "thresholds": section})
+    assert thresholds_from(off, {}).synthetic_over_original is None
+
+
+def test_every_reason_decide_gives_has_a_sentence_for_reviewers() -> None:
+    from moderation.web.explain import REASONS
+
+    codes = {"synthetic_voice", "matches_enrolled_artist", "licensed_use", "profile_mismatch", "undisclosed_ai",
+             "duplicate", "spam", "declared_ai", "synthetic_score_without_vocals",
+             "synthetic_score_within_artist_reference", "synthetic_over_matched_original"}
+    assert codes - set(REASONS) == set()

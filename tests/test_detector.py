@@ -315,7 +315,9 @@ def _tiny_twin_corpus(root: Path, n_artists: int = 10, songs: int = 2, seconds: 
                                "is_synthetic": kind == "clone",
                                "generator_family": "griffin_lim" if kind == "clone" else None,
                                "voice_artist_id": f"artist-{a:02d}", "content_id": f"c-{a:02d}-{s}",
-                               "twin_upload_id": twin_id, "expected_error_code": None})
+                               "twin_upload_id": twin_id, "expected_error_code": None,
+                               # labels only (the bed is faint noise either way): the report's per-mix table
+                               "a_cappella": s == 0, "vocal_to_accompaniment_db": None if s == 0 else 12.0})
     torch.set_num_threads(threads)
     pd.DataFrame(manifest).to_parquet(root / "manifest.parquet")
     pd.DataFrame(labels).to_parquet(root / "labels.parquet")

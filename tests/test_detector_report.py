@@ -269,13 +269,51 @@ def test_per_genre_and_vocal_style_means_and_eer(tmp_path: Path) -> None:
     genres, styles = metrics["per_genre"], metrics["per_vocal_style"]
     assert set(styles) == {"spoken", "sung"} and styles["spoken"] == genres["rap"]
     assert genres["rap"] == {"n_bona_fide": 2, "n_synthetic": 1, "mean_bona_fide_logit": 4.0,
-                             "mean_synthetic_logit": 6.0, "eer": 0.0}
+                             "mean_synthetic_logit": 6.0, "eer": 0.0,
+                             "within_voice_bona_fide_shift": None, "n_voices_compared": 0}  # no voice column
     assert genres["rock"]["mean_synthetic_logit"] == 3.0 and genres["solo"]["eer"] is None
     md = (tmp_path / "report.md").read_text()
-    assert "| rap | 2 | 4.0000 | 1 | 6.0000 | 0.0000 |" in md and "| spoken | 2 | 4.0000 |" in md
+    assert "| rap | 2 | 4.0000 | 1 | 6.0000 | 0.0000 | n/a | 0 |" in md and "| spoken | 2 | 4.0000 |" in md
     scores["genre"] = None
     assert write_detector_report(scores, tmp_path, title="None", meta=META)["per_genre"] is None
 
+
+
+def _genre_scores(rap_bonus: float) -> pd.DataFrame:
+    """Voice "hi" sits 6 logits above voice "lo"; "hi" sings mostly rap, "lo" mostly rock; rap songs get
+    ``rap_bonus`` on top of their voice's level."""
+    rows = [("hi", "rap", False, 4.0 + rap_bonus), ("hi", "rap", False, 4.0 + rap_bonus), ("hi", "rock", False, 4.0),
+            ("lo", "rap", False, -2.0 + rap_bonus), ("lo", "rock", False, -2.0), ("lo", "rock", False, -2.0),
+            ("hi", "rap", True, 12.0), ("lo", "rock", True, 6.0), ("solo", "rap", False, 9.0)]
+    scores = pd.DataFrame(rows, columns=["voice", "genre", "is_synthetic", "logit"])
+    scores["probability"] = 1 / (1 + np.exp(-scores["logit"]))
+    scores["upload_id"] = [f"u{i}" for i in range(len(scores))]
+    scores["generator_family"] = np.where(scores["is_synthetic"], "fam-a", None)
+    scores["codec"] = "wav"
+    return scores
+
+
+@pytest.mark.parametrize("rap_bonus", [0.0, 1.5])
+def test_within_voice_shift_takes_the_voice_out_of_a_genre(tmp_path: Path, rap_bonus: float) -> None:
+    """Raw means make rap look 3+ logits higher, only because the high voice sings it; the shift compares
+    each voice's rap songs with its own rock songs, so it finds the true bonus. "solo" sings only rap and
+    the clones are not bona fide: neither counts."""
+    genres = write_detector_report(_genre_scores(rap_bonus), tmp_path, title="Shift",
+                                   meta={**META, "heldout_family": None})["per_genre"]
+    assert genres["rap"]["mean_bona_fide_logit"] - genres["rock"]["mean_bona_fide_logit"] > 3.0
+    assert genres["rap"]["within_voice_bona_fide_shift"] == pytest.approx(rap_bonus)
+    assert genres["rock"]["within_voice_bona_fide_shift"] == pytest.approx(-rap_bonus)
+    assert genres["rap"]["n_voices_compared"] == 2
+    md = (tmp_path / "report.md").read_text()
+    assert "The within-voice shift:" in md and f"| {rap_bonus:.4f} | 2 |" in md
+
+
+def test_mix_groups_sort_by_level_and_a_cappella_last(tmp_path: Path) -> None:
+    scores = _genre_scores(0.0)
+    scores["mix"] = ["+12 dB", "+3 dB", "a cappella", "+0 dB", "+12 dB", None, "+3 dB", "+0 dB", "+12 dB"]
+    mixes = write_detector_report(scores, tmp_path, title="Mix", meta={**META, "heldout_family": None})["per_mix"]
+    assert list(mixes) == ["+0 dB", "+3 dB", "+12 dB", "a cappella"]
+    assert "| Mix | n bona fide |" in (tmp_path / "report.md").read_text()
 
 def test_pooling_table_marks_the_stored_k(tmp_path: Path) -> None:
     pooling = pd.DataFrame({"pooling_k": [8, 1, 3], "eer": [0.1, 0.3, 0.2], "min_dcf": [0.4, 0.9, 0.5],

@@ -6,6 +6,7 @@ Audio is generated (``music_like``, synthetic) and transformed with sox, as in
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import shutil
@@ -16,7 +17,14 @@ import numpy as np
 import pytest
 
 from features.fingerprint import Fingerprint, fingerprint, load_fingerprint, save_fingerprint
-from models.duplicates import DuplicateCatalogue, DuplicateFinding, UploadFingerprint, findings_frame, for_query
+from models.duplicates import (
+    DetectorLogit,
+    DuplicateCatalogue,
+    DuplicateFinding,
+    UploadFingerprint,
+    findings_frame,
+    for_query,
+)
 from trackguard.bench.fingerprint import music_like, transform
 
 SR = 16000
@@ -128,3 +136,28 @@ def test_fingerprint_round_trips_through_npz(tmp_path: Path, fps: dict[str, Fing
 def test_no_match_reason_is_none() -> None:
     assert DuplicateFinding("x", None).reason() is None
     assert DuplicateFinding("x", None).features()["duplicate_match_score"] == 0.0
+
+
+def _scored(uid: str, fps: dict[str, Fingerprint], hours: float, model: str, logit: float) -> UploadFingerprint:
+    return dataclasses.replace(upload(uid, fps, hours), detector=DetectorLogit(model, logit))
+
+
+@SOX
+def test_a_copy_carries_its_originals_detector_logit_in_batch_and_across_sweeps(
+        tmp_path: Path, fps: dict[str, Fingerprint]) -> None:
+    """In one batch, from the ledger of an earlier sweep, and never across detector models."""
+    first = DuplicateCatalogue(tmp_path)
+    found = {f.upload_id: f for f in first.match([_scored("song-0", fps, 0, "det@1", -5.0),
+                                                  _scored("copy-of-0", fps, 1, "det@1", 2.0)])}
+    assert found["copy-of-0"].reference_detector_logit == -5.0
+    assert found["song-0"].reference_detector_logit is None  # an original has no reference
+    first.match([_scored("song-1", fps, 2, "det@1", -3.0)])
+    first.save()
+    later = DuplicateCatalogue(tmp_path)  # a later sweep in a fresh process reads the ledger
+    assert later.detector_logits()["song-1"] == DetectorLogit("det@1", -3.0)
+    again = {f.upload_id: f for f in later.match([_scored("copy-of-1", fps, 3, "det@1", 1.0)])}
+    assert again["copy-of-1"].duplicate_of == "song-1" and again["copy-of-1"].reference_detector_logit == -3.0
+    other = DuplicateCatalogue(tmp_path).match([_scored("copy-of-1", fps, 3, "det@2", 1.0)])
+    assert other[0].duplicate_of == "song-1" and other[0].reference_detector_logit is None  # another model
+    unscored = DuplicateCatalogue(tmp_path).match([upload("copy-of-1", fps, 3)])
+    assert unscored[0].reference_detector_logit is None

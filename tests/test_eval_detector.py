@@ -90,6 +90,12 @@ def test_eval_cli_on_every_upload_and_context_grows(trained: dict[str, Path]) ->
     clones = scores[scores["is_synthetic"]]
     assert clones["twin_upload_id"].isin(scores["upload_id"]).all()
     assert metrics["twin_comparison"]["all"]["n_pairs"] == len(clones)
+    # the mix column follows the labels: a cappella, or the vocal's level over the accompaniment
+    labels = pd.read_parquet(trained["corpus"] / "labels.parquet").reset_index(drop=True).set_index("upload_id")
+    a_cappella = labels.loc[scores["upload_id"], "a_cappella"].to_numpy(dtype=bool)
+    assert ((scores["mix"] == "a cappella").to_numpy() == a_cappella).all()
+    assert scores.loc[~a_cappella, "mix"].str.fullmatch(r"[+-]\d+ dB").all()
+    assert sum(r["n_bona_fide"] + r["n_synthetic"] for r in metrics["per_mix"].values()) == len(scores)
     assert "## Where the errors come from" in (out / "report.md").read_text()
 
 

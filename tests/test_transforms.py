@@ -42,6 +42,22 @@ class TitleDetector(TrackScorer[None]):
         return [DetectorOutput(0.9 if "clone" in t.row.title else 0.1, [Segment(0.0, 2.0, 0.9)]) for t in batch]
 
 
+@register("detector", "test-title-logit")
+class TitleLogitDetector(TrackScorer[None]):
+    """Pooled logit from the title ("... logit -1.5"), -6 when it names none."""
+
+    def load_model(self) -> None:
+        return None
+
+    def score_batch(self, batch: Sequence[TrackInput], model: None) -> list[Any]:
+        out = []
+        for t in batch:
+            words = t.row.title.split()
+            logit = float(words[words.index("logit") + 1]) if "logit" in words else -6.0
+            out.append(DetectorOutput(float(1 / (1 + np.exp(-logit))), [], logit=logit, vocal_windows=2))
+        return out
+
+
 @register("verifier", "test-none")
 class NoMatch(TrackScorer[None]):
     def load_model(self) -> None:
@@ -60,9 +76,9 @@ class ShortIsSpam(TrackScorer[None]):
         return [SpamOutput(0.95 if t.duration_s < 4 else 0.05, ["short"]) for t in batch]
 
 
-def _config(tmp_path: Path) -> PipelineConfig:
+def _config(tmp_path: Path, detector: str = "test-title") -> PipelineConfig:
     policy = yaml.safe_load(DEFAULT_POLICY.read_text())
-    policy["scorers"] = {"detector": {"name": "test-title", "artifact": "none"},
+    policy["scorers"] = {"detector": {"name": detector, "artifact": "none"},
                          "verifier": {"name": "test-none", "artifact": "none"},
                          "spam": {"name": "test-short", "artifact": "none"}}
     path = tmp_path / "policy.yaml"
@@ -141,6 +157,25 @@ def test_duplicates_name_the_earlier_upload_and_rerun_gives_the_same(tmp_path: P
                         equal_to([("clean", None), ("reupload", "clean"), ("short", None)]))
     ledger = pd.read_parquet(tmp_path / "home" / "catalogue" / "uploads.parquet")
     assert sorted(ledger["upload_id"]) == ["clean", "reupload", "short"]
+
+
+def test_a_copy_far_over_its_originals_logit_is_flagged_and_the_ledger_keeps_logits(
+        tmp_path: Path, rows: list[dict[str, Any]]) -> None:
+    """"reupload" is "clean"'s audio (logit -6) scored at logit -1: under the synthetic threshold, but 5
+    logits over the original it copies (policy margin 4). "clone" is scored high but copies nothing."""
+    cfg = _config(tmp_path, detector="test-title-logit")
+    by_id = {r["upload_id"]: r for r in rows}
+    chosen = [by_id["clean"], {**by_id["reupload"], "title": "Song logit -1"}, {**by_id["clone"], "title": "x logit 3"}]
+    for _ in range(2):  # a re-run reads the originals' logits from the ledger and answers the same
+        with TestPipeline() as p:
+            verdicts = p | beam.Create(chosen) | ScoreUploads(cfg)
+            assert_that(verdicts | beam.Map(lambda v: (v.upload_id, v.queue.value if v.queue else None,
+                                                       v.duplicate_of, "synthetic_over_matched_original" in v.reasons)),
+                        equal_to([("clean", None, None, False), ("reupload", "undisclosed-ai", "clean", True),
+                                  ("clone", "undisclosed-ai", None, False)]))
+    ledger = pd.read_parquet(tmp_path / "home" / "catalogue" / "uploads.parquet").set_index("upload_id")
+    assert ledger.loc["clean", "detector_logit"] == -6.0 and ledger.loc["reupload", "detector_logit"] == -1.0
+    assert set(ledger["detector_model_id"]) == {"detector/test-title-logit"}
 
 
 def test_policy_voice_match_threshold_reaches_the_verifier(tmp_path: Path) -> None:

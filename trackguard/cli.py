@@ -215,6 +215,7 @@ def _sweep(a: argparse.Namespace) -> int:
 
     argv = ["--catalog", a.catalog, "--out", a.out, "--workers", str(a.workers)]
     argv += (["--policy", a.policy] if a.policy else []) + (["--db-url", a.db_url] if a.db_url else [])
+    argv += ["--catalogue", a.catalogue] if a.catalogue else []
     result = sweep.run(argv + a.beam_args)
     print(format_summary(summarise(result.verdicts_path, result.seconds, result.metrics)))
     print(f"verdicts: {result.verdicts_path}")
@@ -333,16 +334,43 @@ def _bench_sweep(a: argparse.Namespace) -> int:
 
 
 def _eval_sweep(a: argparse.Namespace) -> int:
-    from trackguard.bench.report import emit
+    from trackguard.bench.report import emit, format_table
     from trackguard.evaluate import expected_vs_routed, reasons_table, routing_table
 
     joined = expected_vs_routed(Path(a.verdicts), Path(a.corpus))
     table, confusion = routing_table(joined)
+    copies = _copy_rises(joined, a.catalogue, a.policy)
     emit(f"routing vs labels: {a.verdicts} on {a.corpus} (synthetic corpus)", table.to_dict(orient="records"),
          a.json)
     print("\nexpected (rows) vs routed (columns):\n" + confusion.to_string())
     print("\nreason codes (rows) by expected queue (columns):\n" + reasons_table(joined).to_string())
+    if copies is not None:
+        print("\ncopies against the original they copy (pooled detector logits from the catalogue ledger):\n"
+              + format_table(copies))
+        if a.json:  # the same figures, beside the routing rows
+            written = json.loads(Path(a.json).read_text())
+            Path(a.json).write_text(json.dumps({**written, "copies_vs_original": copies}, indent=2))
     return 0
+
+
+def _copy_rises(joined: Any, catalogue: str | None, policy: str | None) -> list[dict[str, Any]] | None:
+    """The copies table of `trackguard eval sweep`, when the sweep's catalogue ledger is there."""
+    import pandas as pd
+
+    from models.duplicates import LEDGER_FILE
+    from pipelines.config import load_config
+    from pipelines.duplicates import catalogue_dir
+    from trackguard.evaluate import copy_rises
+
+    cfg = load_config(policy)
+    ledger = Path(catalogue or catalogue_dir(cfg)) / LEDGER_FILE
+    if not ledger.exists():
+        print(f"\n(no catalogue ledger at {ledger}: pass the sweep's --catalogue for the copies table)")
+        return None
+    frame = pd.read_parquet(ledger)
+    if "detector_logit" not in frame:
+        return None
+    return copy_rises(joined, frame, cfg.threshold("synthetic_over_original"))
 
 
 def _serve(a: argparse.Namespace) -> int:
@@ -710,6 +738,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--policy", default=None)
     p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--catalogue", default=None,
+                   help="duplicate catalogue directory (default: the policy's, under TRACKGUARD_HOME); a sweep of "
+                        "another corpus should not index into the demo's")
     p.add_argument("beam_args", nargs=argparse.REMAINDER, help="extra Beam pipeline options after --")
     _add_db(p)
     p.set_defaults(func=_sweep)
@@ -724,6 +755,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--verdicts", required=True)
     p.add_argument("--corpus", required=True)
     p.add_argument("--json", default=None)
+    p.add_argument("--catalogue", default=None,
+                   help="the sweep's duplicate catalogue (default: the policy's): copies vs their original's logit")
+    p.add_argument("--policy", default=None, help="the sweep's policy (its synthetic_over_original margin)")
     p.set_defaults(func=_eval_sweep)
 
     p = ev.add_parser("detector", help="detector report: EER/minDCF per family and codec, DET, calibration, context")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 PASS = "pass"
@@ -31,8 +32,10 @@ def expected_queue(label: Any, opted_in: set[str]) -> str:
 
 
 def expected_vs_routed(verdicts: Path | str, corpus: Path) -> pd.DataFrame:
-    """One row per labelled upload: its expected queue, the queue it got, and its verdict's reasons."""
-    v = pd.read_parquet(verdicts)[["upload_id", "queue", "reasons"]]
+    """One row per labelled upload: its expected queue, the queue it got, its verdict's reasons and the earlier
+    upload the sweep matched it to (``matched_original``)."""
+    v = pd.read_parquet(verdicts)[["upload_id", "queue", "reasons", "duplicate_of"]]
+    v = v.rename(columns={"duplicate_of": "matched_original"})  # the labels have their own duplicate_of
     labels = pd.read_parquet(corpus / "labels.parquet")
     manifest = pd.read_parquet(corpus / "manifest.parquet")[["upload_id", "declared_ai"]]
     artists = pd.read_parquet(corpus / "artists.parquet")
@@ -62,3 +65,28 @@ def reasons_table(d: pd.DataFrame) -> pd.DataFrame:
     if pairs.empty:
         return pd.DataFrame()
     return pd.crosstab(pairs["reason"], pairs["expected"])
+
+
+def copy_rises(d: pd.DataFrame, ledger: pd.DataFrame, margin: float | None) -> list[dict[str, Any]]:
+    """Copies the sweep matched to an earlier upload, against that original's detector logit.
+
+    ``d`` is `expected_vs_routed`; ``ledger`` the duplicate catalogue's (it keeps each upload's
+    pooled detector logit and model id). Rows: clones (labelled synthetic) and bona fide copies
+    (re-uploads, or a clean upload matched to something), each with the logit rise over the
+    original and the share at or above ``margin`` (the policy's ``synthetic_over_original``).
+    """
+    known = ledger.dropna(subset=["detector_logit", "detector_model_id"]).drop_duplicates("upload_id", keep="last")
+    logit = dict(zip(known["upload_id"].astype(str), known["detector_logit"].astype(float), strict=True))
+    model = dict(zip(known["upload_id"].astype(str), known["detector_model_id"].astype(str), strict=True))
+    copies = d[d["matched_original"].notna()]
+    rows = []
+    for name, part in (("clone", copies[copies["kind"] == "clone"]),
+                       ("bona fide copy", copies[copies["kind"] != "clone"])):
+        rises = np.array([logit[u] - logit[o] for u, o in zip(part["upload_id"].astype(str),
+                                                               part["matched_original"].astype(str), strict=True)
+                          if u in logit and o in logit and model[u] == model[o]])
+        rows.append({"copies": name, "matched": len(part), "with_both_logits": len(rises),
+                     "median_rise_logit": float(np.median(rises)) if len(rises) else None,
+                     "max_rise_logit": float(rises.max()) if len(rises) else None,
+                     "at_or_over_margin": int((rises >= margin).sum()) if margin is not None else None})
+    return rows

@@ -48,7 +48,8 @@ DETECTOR_CELLS: list[tuple[str, str]] = [
     ("markdown", "Where the errors come from: each clone against its own bona fide twin (a clone below its twin "
                  "is one whose artefacts the detector does not hear), and the scatter of clone-minus-twin logits "
                  "against the twin's own logit (a wide spread of twin logits means no one threshold fits); then the "
-                 "voices' spread and the per-genre and per-vocal-style means."),
+                 "voices' spread; then the per-genre, per-vocal-style and per-mix means, each with its "
+                 "within-voice shift (the group's bona fide songs against the same voices' other songs)."),
     ("code", "twins = metrics.get('twin_comparison')\n"
              "if twins is None or 'twin_upload_id' not in scores:\n"
              "    print('no twins in these scores')\n"
@@ -64,7 +65,7 @@ DETECTOR_CELLS: list[tuple[str, str]] = [
              "    ax.set_xlabel('bona fide twin logit'); ax.set_ylabel('clone - twin logit'); ax.legend(fontsize=7)\n"
              "    plt.show()\n"
              "print(metrics.get('voice_spread'))\n"
-             "for key in ('per_genre', 'per_vocal_style'):\n"
+             "for key in ('per_genre', 'per_vocal_style', 'per_mix'):\n"
              "    if metrics.get(key):\n"
              "        display(pd.DataFrame(metrics[key]).T)"),
     ("markdown", "Per-artist normalisation (`--artist-references`): each voice's pooled logits lowered by the offset "

@@ -27,6 +27,9 @@ REASONS: dict[str, str] = {
     "synthetic_score_within_artist_reference": "The synthetic-voice score is high, but the voice matches an "
                                                "enrolled artist whose own reference recordings score as high on "
                                                "this detector, so it was not treated as synthetic vocals.",
+    "synthetic_over_matched_original": "A copy of an earlier upload (audio fingerprint match) whose vocals score "
+                                       "well above that original's on the same detector: the same song and mix "
+                                       "with a differently made vocal, as in an AI cover.",
 }
 
 ERRORS: dict[str, str] = {

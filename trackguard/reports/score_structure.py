@@ -11,13 +11,17 @@ voice, so no single threshold fits. Two measures tell them apart:
   clone-over-bona-fide gap inside a voice, and the pooled EER once each voice is centred
   on its own bona fide mean (an oracle: it reads the labels; it is the most per-artist
   normalisation could give).
-* per genre and per vocal style (``genre``, ``vocal_style``: sung, or spoken as in rap): bona fide and
-  clone mean logits and the EER within each.
+* per genre, per vocal style and per mix (``genre``; ``vocal_style``: sung, or spoken as in rap; ``mix``:
+  a cappella, or the vocal's level over the accompaniment): bona fide and
+  clone mean logits and the EER within each, and (with ``voice``) the within-voice shift: an artist
+  sings only some genres, so a group's raw mean also says who sings it. The shift compares each voice's
+  bona fide songs in the group with the same voice's other bona fide songs, which takes the voice out.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,18 +34,20 @@ from trackguard.reports.common import fmt, markdown_table
 
 def score_structure_metrics(scores: pd.DataFrame) -> dict[str, Any]:
     return {"twin_comparison": twin_comparison(scores), "voice_spread": voice_spread(scores),
-            "per_genre": per_group(scores, "genre"), "per_vocal_style": per_group(scores, "vocal_style")}
+            "per_genre": per_group(scores, "genre"), "per_vocal_style": per_group(scores, "vocal_style"),
+            "per_mix": per_group(scores, "mix")}
 
 
 def per_group(scores: pd.DataFrame, column: str) -> dict[str, dict[str, Any]] | None:
     """Per value of an optional song attribute (``genre``, ``vocal_style``): mean logit of its bona fide uploads
-    and of its clones, and its own EER. Where bona fide means differ by more than the clone gap, the attribute
-    moves the score. None without the column or any value in it."""
+    and of its clones, its own EER, and the within-voice shift of its bona fide logits (`within_voice_shift`).
+    None without the column or any value in it."""
     if column not in scores.columns or scores[column].isna().all():
         return None
     out = {}
     known = scores[scores[column].notna()]
-    for value, group in known.groupby(known[column].astype(str), sort=True):
+    values = np.where(scores[column].notna(), scores[column].astype(str), None)
+    for value, group in sorted(known.groupby(known[column].astype(str)), key=lambda kv: _natural(str(kv[0]))):
         labels = group["is_synthetic"].to_numpy(dtype=bool)
         logits = group["logit"].to_numpy(dtype=np.float64)
         both = labels.any() and not labels.all()
@@ -50,8 +56,33 @@ def per_group(scores: pd.DataFrame, column: str) -> dict[str, dict[str, Any]] | 
             "mean_bona_fide_logit": float(logits[~labels].mean()) if (~labels).any() else None,
             "mean_synthetic_logit": float(logits[labels].mean()) if labels.any() else None,
             "eer": equal_error_rate(labels, logits) if both else None,
+            **within_voice_shift(scores, values == value),
         }
     return out
+
+
+def _natural(text: str) -> list[Any]:
+    """Sort key that orders "+3 dB" before "+12 dB"."""
+    return [(0, float(part), "") if part.replace(".", "", 1).isdigit() else (1, 0.0, part)
+            for part in re.split(r"(\d+(?:\.\d+)?)", text)]
+
+
+def within_voice_shift(scores: pd.DataFrame, in_group: np.ndarray) -> dict[str, Any]:
+    """For each voice with bona fide uploads both in and out of the group: the mean bona fide logit of its
+    songs in the group minus that of its other songs; averaged over those voices. Near 0: the group's raw
+    level comes from who sings it. None without a ``voice`` column or such a voice."""
+    if "voice" not in scores.columns:
+        return {"within_voice_bona_fide_shift": None, "n_voices_compared": 0}
+    bona = ~scores["is_synthetic"].to_numpy(dtype=bool)
+    voice = scores["voice"].astype(str).to_numpy()
+    logits = scores["logit"].to_numpy(dtype=np.float64)
+    shifts = []
+    for v in sorted(set(voice[bona])):
+        here, other = bona & (voice == v) & in_group, bona & (voice == v) & ~in_group
+        if here.any() and other.any():
+            shifts.append(float(logits[here].mean() - logits[other].mean()))
+    return {"within_voice_bona_fide_shift": float(np.mean(shifts)) if shifts else None,
+            "n_voices_compared": len(shifts)}
 
 
 def twin_comparison(scores: pd.DataFrame) -> dict[str, dict[str, Any]] | None:
@@ -104,7 +135,8 @@ def voice_spread(scores: pd.DataFrame) -> dict[str, Any] | None:
 
 def score_structure_section(m: Mapping[str, Any]) -> str | None:
     twins, spread = m.get("twin_comparison"), m.get("voice_spread")
-    groups = {"genre": m.get("per_genre"), "vocal style": m.get("per_vocal_style")}
+    groups = {"genre": m.get("per_genre"), "vocal style": m.get("per_vocal_style"),
+              "mix (vocal level over the accompaniment)": m.get("per_mix")}
     if twins is None and spread is None and not any(groups.values()):
         return None
     parts = ["## Where the errors come from"]
@@ -126,13 +158,24 @@ def score_structure_section(m: Mapping[str, Any]) -> str | None:
             "rather than how it was made. With each voice centred on its own bona fide mean (an oracle that "
             f"reads the labels) the pooled EER would be {fmt(spread['voice_centred_eer_oracle'])}.")
     for name, table in groups.items():
-        if table is None:
-            continue
-        group_rows = [(g, r["n_bona_fide"], r["mean_bona_fide_logit"], r["n_synthetic"], r["mean_synthetic_logit"],
-                       r["eer"]) for g, r in table.items()]
-        parts.append(
-            f"Per {name} of the song (raw logits): where bona fide means differ by more than the clone gap, "
-            f"the {name} moves the score.\n\n"
-            + markdown_table((name.capitalize(), "n bona fide", "Mean bona fide logit", "n synthetic",
-                              "Mean synthetic logit", "EER (fraction)"), group_rows))
+        if table is not None:
+            parts.append(_group_section(name, table))
+    if any(groups.values()):
+        parts.append(_SHIFT_NOTE)
     return "\n\n".join(parts)
+
+
+_SHIFT_NOTE = (
+    "The within-voice shift: an artist sings only some genres, styles and mixes, so a group's raw bona fide mean "
+    "also says who sings it. For each voice with bona fide songs both in the group and outside it, the shift is "
+    "the mean logit of the former minus the latter, averaged over those voices (the last column counts them). A "
+    "high raw mean with a shift near 0 comes from the voices, not from the group.")
+
+
+def _group_section(name: str, table: Mapping[str, Mapping[str, Any]]) -> str:
+    rows = [(g, r["n_bona_fide"], r["mean_bona_fide_logit"], r["n_synthetic"], r["mean_synthetic_logit"], r["eer"],
+             r.get("within_voice_bona_fide_shift"), r.get("n_voices_compared", 0)) for g, r in table.items()]
+    return (f"Per {name} of the song (raw logits):\n\n"
+            + markdown_table((name.split(" (")[0].capitalize(), "n bona fide", "Mean bona fide logit", "n synthetic",
+                              "Mean synthetic logit", "EER (fraction)", "Within-voice bona fide shift (logit)",
+                              "n voices compared"), rows))
