@@ -162,4 +162,16 @@ def thresholds_from(cfg: PipelineConfig, stored: dict[str, Any]) -> Thresholds:
         return default if value is None else float(value)
 
     return Thresholds(synthetic=pick("synthetic", 0.5), spam=pick("spam", 0.5),
-                      synthetic_over_original=cfg.threshold("synthetic_over_original"))
+                      synthetic_over_original=copy_margin(cfg, stored))
+
+
+def copy_margin(cfg: PipelineConfig, stored: dict[str, Any]) -> float | None:
+    """The copy rule's margin: the policy's number, else the detector's measured one (`trackguard train
+    copy-margin`); ``false`` in the policy, or neither, turns the rule off."""
+    if cfg.policy.get("thresholds", {}).get("synthetic_over_original") is False:
+        return None
+    override = cfg.threshold("synthetic_over_original")
+    if override is not None:
+        return override
+    measured = stored.get("synthetic_over_original")
+    return None if measured is None else float(measured)

@@ -243,9 +243,14 @@ def stored_thresholds(cfg: PipelineConfig) -> dict[str, float | None]:
         if spec.slot in ("detector", "spam"):
             key = "synthetic" if spec.slot == "detector" else "spam"
             try:
-                out[key] = load_card(Path(spec.artifact), verify=False).threshold
+                card = load_card(Path(spec.artifact), verify=False)
             except ArtifactError:
                 out[key] = None  # no card (e.g. a test scorer); the scorer itself fails loudly if it needs one
+                continue
+            out[key] = card.threshold
+            if spec.slot == "detector":  # `trackguard train copy-margin` measures it per model
+                margin = card.calibration.get("copy_margin_logit")
+                out["synthetic_over_original"] = None if margin is None else float(margin)
     return out
 
 

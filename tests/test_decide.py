@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from typing import Any
 
 import numpy as np
 import pytest
@@ -156,13 +157,19 @@ def test_copy_rule_follows_artist_policy_and_needs_vocals_and_a_margin() -> None
     assert off.queue and off.queue.value == "duplicates" and "synthetic_over_matched_original" not in off.reasons
 
 
-def test_policy_sets_the_copy_margin() -> None:
+def test_copy_margin_is_the_detectors_unless_the_policy_says_otherwise() -> None:
     from pipelines.decide import thresholds_from
 
-    assert thresholds_from(CFG, {}).synthetic_over_original == 4.0  # pipelines/policy.yaml
-    section = {**CFG.policy["thresholds"], "synthetic_over_original": None}
-    off = dataclasses.replace(CFG, policy={**CFG.policy, "thresholds": section})
-    assert thresholds_from(off, {}).synthetic_over_original is None
+    def policy(value: object) -> Any:
+        thresholds = {**CFG.policy["thresholds"], "synthetic_over_original": value}
+        return dataclasses.replace(CFG, policy={**CFG.policy, "thresholds": thresholds})
+
+    measured = {"synthetic_over_original": 3.7}  # what `trackguard train copy-margin` stored in the card
+    assert CFG.policy["thresholds"]["synthetic_over_original"] is None  # pipelines/policy.yaml: the detector's
+    assert thresholds_from(CFG, measured).synthetic_over_original == 3.7
+    assert thresholds_from(CFG, {}).synthetic_over_original is None  # a detector without one: off
+    assert thresholds_from(policy(5.0), measured).synthetic_over_original == 5.0
+    assert thresholds_from(policy(False), measured).synthetic_over_original is None
 
 
 def test_every_reason_decide_gives_has_a_sentence_for_reviewers() -> None:

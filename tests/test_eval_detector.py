@@ -6,6 +6,7 @@ figures are not meant to be good, only computed by the real commands.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -187,3 +188,44 @@ def test_pooling_once_scored_windows_equals_scoring_each_budget(trained: dict[st
     for k, n in ((1, 1), (2, 2), (3, 4)):
         np.testing.assert_allclose(pool_tracks(per_track, k, first=n), track_logits(model.net, windows, k, n),
                                    rtol=1e-5, atol=1e-6)
+
+
+def test_copy_margin_flags_at_most_the_allowed_share_of_rises() -> None:
+    from trackguard.copy_margin import margin_for
+
+    rises = np.array([0.0] * 95 + [1.0, 1.5, 2.04, 3.0, 6.9])  # 100 copies
+    assert margin_for(rises, 0.01) == pytest.approx(3.1)  # only the 6.9 may reach it
+    assert margin_for(rises, 0.03) == pytest.approx(1.6)  # 6.9, 3.0 and 2.04 may
+    assert int((rises >= margin_for(rises, 0.02)).sum()) <= 2
+    assert margin_for(np.array([-3.0, -2.0]), 0.0) == 0.1  # a copy below its original is never evidence
+    with pytest.raises(ValueError, match="no copy"):
+        margin_for(np.array([]), 0.01)
+
+
+@pytest.mark.slow
+def test_train_copy_margin_measures_every_transform_and_the_sweep_reads_it(trained: dict[str, Path]) -> None:
+    """On the tiny detector's dev split: each bona fide upload gets every re-upload transform, the
+    margin goes into the artifact, and the pipeline's thresholds take it from there."""
+    import shutil
+
+    from pipelines.config import load_config
+    from pipelines.decide import thresholds_from
+    from pipelines.transforms import stored_thresholds
+    from trackguard.corpus.transforms import TRANSFORMS
+
+    artifact = trained["root"] / "copy-margin-model"
+    shutil.copytree(trained["model"], artifact)
+    argv = ["train", "copy-margin", "--artifact", str(artifact), "--corpus", str(trained["corpus"])]
+    assert main(argv) == 0
+    card = json.loads((artifact / "artifact.json").read_text())
+    fitted = card["metrics"]["copy_margin"]
+    assert fitted["n_originals"] > 0 and fitted["n_copies"] == fitted["n_originals"] * len(TRANSFORMS)
+    assert set(fitted["max_rise_logit_per_transform"]) == set(TRANSFORMS)
+    margin = card["calibration"]["copy_margin_logit"]
+    assert margin == fitted["margin_logit"] and margin >= 0.1
+    if fitted["n_copies"] < 100:  # 1 % of fewer than 100 copies is none: the margin clears every rise
+        assert margin > fitted["max_rise_logit"]
+    cfg = load_config()
+    detector = dataclasses.replace(next(s for s in cfg.scorers if s.slot == "detector"), artifact=str(artifact))
+    cfg = dataclasses.replace(cfg, scorers=tuple(detector if s.slot == "detector" else s for s in cfg.scorers))
+    assert thresholds_from(cfg, stored_thresholds(cfg)).synthetic_over_original == margin

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
+from pipelines.config import DEFAULT_POLICY
 from trackguard.bench.report import format_table
 from trackguard.evaluate import copy_rises, expected_queue, expected_vs_routed, reasons_table, routing_table
 
@@ -104,8 +106,11 @@ def test_eval_sweep_cli_adds_the_copies_table_from_the_sweeps_catalogue(
     pd.DataFrame({"upload_id": ["o1", "k1"], "detector_model_id": ["m", "m"], "detector_logit": [-6.0, -1.0]}
                  ).to_parquet(tmp_path / "cat" / "uploads.parquet")
     out = tmp_path / "eval.json"
+    policy = yaml.safe_load(DEFAULT_POLICY.read_text())
+    policy["thresholds"]["synthetic_over_original"] = 4.0  # no detector installed in this home to measure it
+    (tmp_path / "policy.yaml").write_text(yaml.safe_dump(policy))
     argv = ["eval", "sweep", "--verdicts", str(tmp_path / "verdicts.parquet"), "--corpus", str(tmp_path),
-            "--catalogue", str(tmp_path / "cat"), "--json", str(out)]
+            "--policy", str(tmp_path / "policy.yaml"), "--catalogue", str(tmp_path / "cat"), "--json", str(out)]
     assert main(argv) == 0
     clone = json.loads(out.read_text())["copies_vs_original"][0]
     assert (clone["copies"], clone["median_rise_logit"], clone["at_or_over_margin"]) == ("clone", 5.0, 1)

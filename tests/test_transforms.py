@@ -76,8 +76,9 @@ class ShortIsSpam(TrackScorer[None]):
         return [SpamOutput(0.95 if t.duration_s < 4 else 0.05, ["short"]) for t in batch]
 
 
-def _config(tmp_path: Path, detector: str = "test-title") -> PipelineConfig:
+def _config(tmp_path: Path, detector: str = "test-title", copy_margin: float | None = None) -> PipelineConfig:
     policy = yaml.safe_load(DEFAULT_POLICY.read_text())
+    policy["thresholds"]["synthetic_over_original"] = copy_margin  # test scorers have no card to measure it in
     policy["scorers"] = {"detector": {"name": detector, "artifact": "none"},
                          "verifier": {"name": "test-none", "artifact": "none"},
                          "spam": {"name": "test-short", "artifact": "none"}}
@@ -163,7 +164,7 @@ def test_a_copy_far_over_its_originals_logit_is_flagged_and_the_ledger_keeps_log
         tmp_path: Path, rows: list[dict[str, Any]]) -> None:
     """"reupload" is "clean"'s audio (logit -6) scored at logit -1: under the synthetic threshold, but 5
     logits over the original it copies (policy margin 4). "clone" is scored high but copies nothing."""
-    cfg = _config(tmp_path, detector="test-title-logit")
+    cfg = _config(tmp_path, detector="test-title-logit", copy_margin=4.0)
     by_id = {r["upload_id"]: r for r in rows}
     chosen = [by_id["clean"], {**by_id["reupload"], "title": "Song logit -1"}, {**by_id["clone"], "title": "x logit 3"}]
     for _ in range(2):  # a re-run reads the originals' logits from the ledger and answers the same

@@ -49,6 +49,12 @@ def _train_detector(a: argparse.Namespace) -> int:
             card.metrics["artist_norm"] = fit_artist_norm(out, Path(a.corpus))
         except ValueError as exc:  # a detector without it still works; say why it is missing
             print(f"per-artist normalisation not fitted: {exc}", file=sys.stderr)
+    from trackguard.copy_margin import fit_copy_margin
+
+    try:  # the copy rule's margin, measured on this detector's dev split (else the rule stays off)
+        card.metrics["copy_margin"] = fit_copy_margin(out, Path(a.corpus))
+    except ValueError as exc:
+        print(f"copy margin not measured: {exc}", file=sys.stderr)
     print(json.dumps({"artifact": str(out), "model_id": card.model_id, "metrics": card.metrics}, indent=2))
     return 0
 
@@ -71,6 +77,15 @@ def _train_artist_norm(a: argparse.Namespace) -> int:
 
     artifact = Path(a.artifact or Home.from_env().models / "detector")
     fitted = fit_artist_norm(artifact, Path(a.corpus))
+    print(json.dumps({"artifact": str(artifact), **fitted}, indent=2))
+    return 0
+
+
+def _train_copy_margin(a: argparse.Namespace) -> int:
+    from trackguard.copy_margin import fit_copy_margin
+
+    artifact = Path(a.artifact or Home.from_env().models / "detector")
+    fitted = fit_copy_margin(artifact, Path(a.corpus), split=a.split, max_flag_rate=a.max_flag_rate)
     print(json.dumps({"artifact": str(artifact), **fitted}, indent=2))
     return 0
 
@@ -370,7 +385,10 @@ def _copy_rises(joined: Any, catalogue: str | None, policy: str | None) -> list[
     frame = pd.read_parquet(ledger)
     if "detector_logit" not in frame:
         return None
-    return copy_rises(joined, frame, cfg.threshold("synthetic_over_original"))
+    from pipelines.decide import thresholds_from
+    from pipelines.transforms import stored_thresholds
+
+    return copy_rises(joined, frame, thresholds_from(cfg, stored_thresholds(cfg)).synthetic_over_original)
 
 
 def _serve(a: argparse.Namespace) -> int:
@@ -717,6 +735,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the corpus the detector was trained on (its artists' reference recordings)")
     p.add_argument("--artifact", default=None, help="trained detector (default: TRACKGUARD_HOME/models/detector)")
     p.set_defaults(func=_train_artist_norm)
+    p = train.add_parser("copy-margin", help="measure how far bona fide re-uploads' detector logits move from their "
+                                             "original's; the copy rule's margin, stored in the artifact")
+    p.add_argument("--corpus", required=True, help="the corpus the detector was calibrated on")
+    p.add_argument("--artifact", default=None, help="trained detector (default: TRACKGUARD_HOME/models/detector)")
+    p.add_argument("--split", default="dev", choices=["dev", "test", "all"],
+                   help="whose bona fide uploads are copied (default: the artifact's dev split)")
+    p.add_argument("--max-flag-rate", type=_fraction, default=0.01,
+                   help="share of those copies the margin may flag (default 0.01, like the synthetic threshold)")
+    p.set_defaults(func=_train_copy_margin)
     p = train.add_parser("spam", help="LightGBM spam classifier (time-based split, calibrated, with reasons)")
     p.add_argument("--corpus", required=True)
     p.add_argument("--out", default=None)
@@ -757,7 +784,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", default=None)
     p.add_argument("--catalogue", default=None,
                    help="the sweep's duplicate catalogue (default: the policy's): copies vs their original's logit")
-    p.add_argument("--policy", default=None, help="the sweep's policy (its synthetic_over_original margin)")
+    p.add_argument("--policy", default=None,
+                   help="the sweep's policy (the copy margin: its own, else its detector's)")
     p.set_defaults(func=_eval_sweep)
 
     p = ev.add_parser("detector", help="detector report: EER/minDCF per family and codec, DET, calibration, context")
