@@ -66,6 +66,8 @@ class DuplicatePolicy:
 
 @dataclasses.dataclass(frozen=True)
 class DetectorLogit:
+    """An upload's pooled synthetic-voice logit; comparable only with another of the same ``model_id``."""
+
     model_id: str
     logit: float
 
