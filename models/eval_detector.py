@@ -202,6 +202,7 @@ def evaluate_detector(artifact_dir: Path, corpus_dir: Path, out_dir: Path, split
         "training_data": card.training_data,
         "undecodable_uploads": scored.undecodable,
         "artist_norm": scored.artist_norm,
+        "copy_margin_logit": card.calibration.get("copy_margin_logit"),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     scores.to_parquet(out_dir / "scores.parquet")

@@ -247,10 +247,15 @@ def test_twin_comparison_counts_clones_above_their_own_twin(tmp_path: Path) -> N
     scores["codec"] = "wav"
     metrics = write_detector_report(scores, tmp_path, title="Twins", meta={**META, "heldout_family": None})
     twins = metrics["twin_comparison"]
-    assert twins == {"all": {"n_pairs": 2, "clone_above_twin_share": 0.5, "median_clone_minus_twin_logit": 1.25},
-                     "fam-a": {"n_pairs": 2, "clone_above_twin_share": 0.5, "median_clone_minus_twin_logit": 1.25}}
+    row = {"n_pairs": 2, "clone_above_twin_share": 0.5, "median_clone_minus_twin_logit": 1.25,
+           "clone_over_twin_by_copy_margin_share": None}  # the detector measured no copy margin
+    assert twins == {"all": row, "fam-a": row}
     md = (tmp_path / "report.md").read_text()
-    assert "## Where the errors come from" in md and "| fam-a | 2 | 0.5000 | 1.2500 |" in md
+    assert "## Where the errors come from" in md and "| fam-a | 2 | 0.5000 | 1.2500 | n/a |" in md
+    for margin, share in ((2.0, 0.5), (3.0, 0.5), (3.5, 0.0)):  # c1 is 3.0 over its twin, c2 0.5 under
+        with_margin = write_detector_report(scores, tmp_path, title="Twins",
+                                            meta={**META, "heldout_family": None, "copy_margin_logit": margin})
+        assert with_margin["twin_comparison"]["all"]["clone_over_twin_by_copy_margin_share"] == share
     plain = write_detector_report(scores.drop(columns=["twin_upload_id"]), tmp_path, title="No twins", meta=META)
     assert plain["twin_comparison"] is None
     assert "## Where the errors come from" not in (tmp_path / "report.md").read_text()

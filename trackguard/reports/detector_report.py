@@ -158,7 +158,7 @@ def detector_metrics(
         "seen_families_eer": seen_families_eer(labels, logits, families, heldout),
         "per_codec_eer": per_codec_eer(scores),
         "per_voice": per_voice(scores, float(meta["threshold"])),
-        **score_structure_metrics(scores),
+        **score_structure_metrics(scores, meta.get("copy_margin_logit")),
         "calibration_bins": calibration_bins(scores, costs.train_prior),
         "context": None if context is None else _context_records(context),
         "pooling": None if pooling is None else _pooling_records(pooling, meta.get("pooling_k")),

@@ -32,8 +32,8 @@ from models.spoof_metrics import equal_error_rate
 from trackguard.reports.common import fmt, markdown_table
 
 
-def score_structure_metrics(scores: pd.DataFrame) -> dict[str, Any]:
-    return {"twin_comparison": twin_comparison(scores), "voice_spread": voice_spread(scores),
+def score_structure_metrics(scores: pd.DataFrame, copy_margin: float | None = None) -> dict[str, Any]:
+    return {"twin_comparison": twin_comparison(scores, copy_margin), "voice_spread": voice_spread(scores),
             "per_genre": per_group(scores, "genre"), "per_vocal_style": per_group(scores, "vocal_style"),
             "per_mix": per_group(scores, "mix")}
 
@@ -85,9 +85,11 @@ def within_voice_shift(scores: pd.DataFrame, in_group: np.ndarray) -> dict[str, 
             "n_voices_compared": len(shifts)}
 
 
-def twin_comparison(scores: pd.DataFrame) -> dict[str, dict[str, Any]] | None:
+def twin_comparison(scores: pd.DataFrame, copy_margin: float | None = None) -> dict[str, dict[str, Any]] | None:
     """Per generator family (and ``all``): clones whose twin was scored too, the share scoring above it,
-    and the median clone-minus-twin logit. None without a ``twin_upload_id`` column or such pairs."""
+    the median clone-minus-twin logit and, given the detector's copy margin, the share at least that far
+    above it (what the sweep's copy rule would flag if the duplicate stage matched every clone to its twin).
+    None without a ``twin_upload_id`` column or such pairs."""
     if "twin_upload_id" not in scores.columns:
         return None
     logit_of = dict(zip(scores["upload_id"].astype(str), scores["logit"].astype(float), strict=True))
@@ -103,7 +105,9 @@ def twin_comparison(scores: pd.DataFrame) -> dict[str, dict[str, Any]] | None:
     for name in ["all", *sorted(set(families[paired].astype(str)))]:
         keep = paired & ((families.astype(str) == name).to_numpy() if name != "all" else True)
         out[name] = {"n_pairs": int(keep.sum()), "clone_above_twin_share": float(np.mean(gap[keep] > 0)),
-                     "median_clone_minus_twin_logit": float(np.median(gap[keep]))}
+                     "median_clone_minus_twin_logit": float(np.median(gap[keep])),
+                     "clone_over_twin_by_copy_margin_share": None if copy_margin is None else
+                     float(np.mean(gap[keep] >= copy_margin))}
     return out
 
 
@@ -141,14 +145,17 @@ def score_structure_section(m: Mapping[str, Any]) -> str | None:
         return None
     parts = ["## Where the errors come from"]
     if twins is not None:
-        rows = [(fam, r["n_pairs"], r["clone_above_twin_share"], r["median_clone_minus_twin_logit"])
-                for fam, r in twins.items()]
+        rows = [(fam, r["n_pairs"], r["clone_above_twin_share"], r["median_clone_minus_twin_logit"],
+                 r.get("clone_over_twin_by_copy_margin_share")) for fam, r in twins.items()]
         parts.append(
             "Each clone against its own bona fide twin (same song, mix and voice; raw logits). A share near 1 "
             "with a poor EER means the detector hears the artefacts, but on a scale that moves from song to "
-            "song more than the clone-over-twin gap.\n\n"
+            "song more than the clone-over-twin gap. The last column is the share at least the detector's copy "
+            "margin above its twin: what the sweep's copy rule would flag if the duplicate stage matched "
+            "every clone to its twin (n/a: the detector has no measured margin).\n\n"
             + markdown_table(("Generator family", "n pairs", "Clone above its twin (fraction)",
-                              "Median clone - twin (logit)"), rows))
+                              "Median clone - twin (logit)", "Clone >= copy margin over its twin (fraction)"),
+                             rows))
     if spread is not None:
         parts.append(
             f"Across the {spread['n_voices']} voices, their mean bona fide logits have a standard deviation of "
