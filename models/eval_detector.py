@@ -75,10 +75,10 @@ def _mix(labels: pd.DataFrame, ids: pd.Index) -> list[str | None]:
     """How the vocal sits in the song: "a cappella", or its level over the accompaniment ("+6 dB")."""
     if "a_cappella" not in labels or "vocal_to_accompaniment_db" not in labels:
         return [None] * len(ids)
-    table = labels.assign(upload_id=labels["upload_id"].astype(str)).set_index("upload_id").reindex(ids)
+    table = _by_upload(labels, ids)
     out: list[str | None] = []
     for a_cappella, level in zip(table["a_cappella"], table["vocal_to_accompaniment_db"], strict=True):
-        if a_cappella is True or a_cappella == 1:
+        if a_cappella == 1:  # True (or 1); a missing label is NaN and compares unequal
             out.append("a cappella")
         else:
             out.append(None if pd.isna(level) else f"{float(level):+.0f} dB")
@@ -89,8 +89,12 @@ def _column(table: pd.DataFrame, name: str, ids: pd.Index) -> list[object]:
     """A text column of the manifest or labels per upload (None where the table has none: older corpora)."""
     if name not in table:
         return [None] * len(ids)
-    values = table.assign(upload_id=table["upload_id"].astype(str)).set_index("upload_id")[name]
-    return [v if isinstance(v, str) and v else None for v in values.reindex(ids)]
+    return [v if isinstance(v, str) and v else None for v in _by_upload(table, ids)[name]]
+
+
+def _by_upload(table: pd.DataFrame, ids: pd.Index) -> pd.DataFrame:
+    """The manifest's or labels' rows for ``ids``, in that order (NaN rows for ids it lacks)."""
+    return table.assign(upload_id=table["upload_id"].astype(str)).set_index("upload_id").reindex(ids)
 
 
 def train_voices(artifact_dir: Path) -> set[str]:

@@ -152,26 +152,21 @@ def _attach_evidence(verdict: Verdict, det: DetectorOutput | None, ver: Verifier
 
 
 def thresholds_from(cfg: PipelineConfig, stored: dict[str, Any]) -> Thresholds:
-    """Policy overrides win; otherwise the threshold stored with each artifact."""
+    """Policy overrides win; otherwise the threshold stored with each artifact. The copy rule's margin
+    (`synthetic_over_original`, stored by `trackguard train copy-margin`) has no default: without one it is
+    off, and ``false`` in the policy turns it off too."""
 
-    def pick(name: str, default: float) -> float:
+    def chosen(name: str) -> float | None:
         override = cfg.threshold(name)
         if override is not None:
             return override
         value = stored.get(name)
-        return default if value is None else float(value)
+        return None if value is None else float(value)
 
+    def pick(name: str, default: float) -> float:
+        value = chosen(name)
+        return default if value is None else value
+
+    copy_rule_off = cfg.policy.get("thresholds", {}).get("synthetic_over_original") is False
     return Thresholds(synthetic=pick("synthetic", 0.5), spam=pick("spam", 0.5),
-                      synthetic_over_original=copy_margin(cfg, stored))
-
-
-def copy_margin(cfg: PipelineConfig, stored: dict[str, Any]) -> float | None:
-    """The copy rule's margin: the policy's number, else the detector's measured one (`trackguard train
-    copy-margin`); ``false`` in the policy, or neither, turns the rule off."""
-    if cfg.policy.get("thresholds", {}).get("synthetic_over_original") is False:
-        return None
-    override = cfg.threshold("synthetic_over_original")
-    if override is not None:
-        return override
-    measured = stored.get("synthetic_over_original")
-    return None if measured is None else float(measured)
+                      synthetic_over_original=None if copy_rule_off else chosen("synthetic_over_original"))

@@ -53,7 +53,7 @@ def make_copies(original: str, out_dir: Path, seed: int) -> dict[str, Path]:
     return out
 
 
-def copy_rises(model: Any, originals: list[str], work: Path) -> pd.DataFrame:
+def transform_rises(model: Any, originals: list[str], work: Path) -> pd.DataFrame:
     """One row per (original, transform): the copy's pooled logit minus the original's."""
     copies = [make_copies(o, work, i) for i, o in enumerate(originals)]
     paths = originals + [str(p) for c in copies for p in c.values()]
@@ -87,7 +87,7 @@ def fit_copy_margin(artifact_dir: Path, corpus_dir: Path, split: str = "dev",
     if not originals:
         raise ValueError(f"no bona fide vocal upload of split {split!r} of {artifact_dir} in {corpus_dir}")
     with tempfile.TemporaryDirectory(prefix="tg-copies-") as tmp:
-        rises = copy_rises(model, originals, Path(tmp))
+        rises = transform_rises(model, originals, Path(tmp))
     margin = margin_for(rises["rise_logit"].to_numpy(dtype=np.float64), max_flag_rate)
     per = rises.groupby("transform")["rise_logit"]
     card = model.card
