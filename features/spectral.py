@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import cast
 
 import torch
 import torchaudio
@@ -66,6 +67,32 @@ def log_mel(wave: torch.Tensor, sr: int, n_mels: int = 64, win_ms: float = 25.0,
     x = _as_batch(wave)
     with torch.no_grad():
         mel = _mel_transform(sr, n_mels, float(win_ms), float(hop_ms), str(x.device))(x)
+    return torch.log(mel.clamp_min(_LOG_FLOOR))
+
+
+def mel_stft_bins(sr: int, win_ms: float = 25.0) -> int:
+    """Frequency bins of `power_spectrum` at ``sr`` and ``win_ms``."""
+    return _n_fft(_frames_of(win_ms, sr)) // 2 + 1
+
+
+def power_spectrum(wave: torch.Tensor, sr: int, n_mels: int = 64, win_ms: float = 25.0,
+                   hop_ms: float = 10.0) -> torch.Tensor:
+    """The power STFT `log_mel` starts from: [B, T] → [B, n_fft // 2 + 1, frames]. With `mel_of_power`,
+    ``log_mel(w) == mel_of_power(power_spectrum(w))``, so a mask can act on the STFT in between."""
+    x = _as_batch(wave)
+    with torch.no_grad():
+        transform = cast(torchaudio.transforms.MelSpectrogram, _mel_transform(sr, n_mels, float(win_ms), float(hop_ms),
+                                                                              str(x.device)))
+        return cast(torch.Tensor, transform.spectrogram(x))
+
+
+def mel_of_power(power: torch.Tensor, sr: int, n_mels: int = 64, win_ms: float = 25.0,
+                 hop_ms: float = 10.0) -> torch.Tensor:
+    """Natural-log mel of a `power_spectrum` output: [B, F, frames] → [B, n_mels, frames]."""
+    with torch.no_grad():
+        transform = cast(torchaudio.transforms.MelSpectrogram, _mel_transform(sr, n_mels, float(win_ms), float(hop_ms),
+                                                                              str(power.device)))
+        mel = transform.mel_scale(power)
     return torch.log(mel.clamp_min(_LOG_FLOOR))
 
 

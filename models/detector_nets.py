@@ -25,8 +25,9 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from features.spectral import lfcc, log_mel, log_power
+from features.spectral import lfcc, log_mel, log_power, mel_of_power, mel_stft_bins, power_spectrum
 from models.one_class import OneClassHead
+from models.separator import VocalMask
 
 _DYNAMIC_RANGE = 18.42  # natural-log units: 80 dB below the window's loudest mel bin
 
@@ -121,7 +122,11 @@ class LCNN(DetectorNet):
     ``n_fft // 2 + 1`` bins), normalised the same way: the resolution mel gives up
     above 1 kHz, where harmonics, the noise between them and codec band limits show; or
     ``lfcc`` — linear-frequency cepstra with deltas (the ASVspoof LFCC-LCNN input),
-    each coefficient minus its mean over the window. Body: a strided 5x5 MFM conv,
+    each coefficient minus its mean over the window. ``separator`` (``logmel`` only; the
+    `models.separator.VocalMask` constructor arguments) masks the accompaniment out of the
+    STFT before the mel projection; its weights are trained first and frozen
+    (`trackguard train detector --separator`), and they travel in this net's state dict.
+    Body: a strided 5x5 MFM conv,
     then LCNN blocks (1x1 + 3x3 MFM convs, BN, max-pool). Pooling over time is
     mean + max of the (frequency x channel) features per frame, so a window with
     only a few artefact-bearing frames still fires.
@@ -142,6 +147,7 @@ class LCNN(DetectorNet):
         n_fft: int = 512,
         feature_norm: str = "window",
         spoof_head: str = "linear",
+        separator: dict[str, int] | None = None,
     ) -> None:
         super().__init__(embed_dim, n_families, dropout, spoof_head)
         if frontend not in FRONT_ENDS:
@@ -151,6 +157,11 @@ class LCNN(DetectorNet):
         self.feature_norm = feature_norm
         self.sample_rate, self.n_mels, self.win_ms, self.hop_ms = sample_rate, n_mels, win_ms, hop_ms
         self.frontend, self.n_lfcc, self.n_fft = frontend, n_lfcc, n_fft
+        self.separator: VocalMask | None = None
+        if separator is not None:
+            if frontend != "logmel":
+                raise ValueError(f"a separator masks the log-mel front end's STFT, not {frontend!r}")
+            self.separator = VocalMask(mel_stft_bins(sample_rate, win_ms), **separator).requires_grad_(False)
         c = list(channels)
         layers: list[nn.Module] = [_mfm_conv(1, c[0], 5, stride=2), nn.BatchNorm2d(c[0])]
         for c_in, c_out in itertools.pairwise(c):
@@ -170,6 +181,8 @@ class LCNN(DetectorNet):
         else:
             if self.frontend == "linspec":
                 x = log_power(wave, self.sample_rate, self.n_fft, self.win_ms, self.hop_ms)
+            elif self.separator is not None:
+                x = self._separated_log_mel(wave)
             else:
                 x = log_mel(wave, self.sample_rate, self.n_mels, self.win_ms, self.hop_ms)
             # floor relative to the window's peak (not an absolute one), so a gain shifts every value alike
@@ -177,6 +190,15 @@ class LCNN(DetectorNet):
             x = x - x.mean(dim=(2,) if self.feature_norm == "band" else (1, 2), keepdim=True)
         # channels-last: oneDNN's convs and max-pool are 1.5-5x faster on CPU in this layout
         return x.unsqueeze(1).contiguous(memory_format=torch.channels_last)
+
+    def _separated_log_mel(self, wave: Tensor) -> Tensor:
+        """Log-mel of the STFT with the separator's vocal mask applied (frozen: no gradient)."""
+        args = (self.sample_rate, self.n_mels, self.win_ms, self.hop_ms)
+        power = power_spectrum(wave, *args)
+        assert self.separator is not None
+        with torch.no_grad():
+            mask = self.separator(power)
+        return mel_of_power(power * mask.square(), *args)
 
     def embed(self, wave: Tensor) -> Tensor:
         h = self.body(self.features(wave))  # [B, C, F', T']

@@ -39,6 +39,7 @@ from models.train_detector import (
     read_corpus,
     window_logits,
 )
+from models.train_separator import with_stems
 from trackguard.home import Home
 
 CONTEXT_WINDOWS = (1, 2, 4, 8)
@@ -55,9 +56,14 @@ def covered_seconds(starts: np.ndarray, win_s: float) -> float:
     return float(total)
 
 
-def select_tracks(corpus_dir: Path, artifact_dir: Path, split: str) -> pd.DataFrame:
+def select_tracks(corpus_dir: Path, artifact_dir: Path, split: str, on_stems: bool = False) -> pd.DataFrame:
+    """The split's vocal clean/clone uploads, with codec, genre, vocal style and mix. ``on_stems``: each
+    upload's audio is replaced by its vocal stem (`corpus make --stems`), and uploads without one are
+    left out: what the detector would score behind a perfect separator."""
     manifest, labels = read_corpus(corpus_dir)
     tracks = detector_tracks(manifest, labels)
+    if on_stems:
+        tracks = with_stems(tracks, corpus_dir)
     if split == UNSEEN_VOICES:
         tracks = tracks[~tracks["artist"].isin(train_voices(artifact_dir))]
     elif split != "all":
@@ -149,11 +155,12 @@ class ScoredTracks:
 
 
 def score_tracks(artifact_dir: Path, corpus_dir: Path, split: str = "test",
-                 contexts: Sequence[int] = CONTEXT_WINDOWS, artist_references: bool = False) -> ScoredTracks:
+                 contexts: Sequence[int] = CONTEXT_WINDOWS, artist_references: bool = False,
+                 on_stems: bool = False) -> ScoredTracks:
     model = load_detector(artifact_dir, "cpu")
     spec = model.card.spec
     k, max_windows = int(spec["pooling_k"]), int(spec["max_windows"])
-    tracks = select_tracks(corpus_dir, artifact_dir, split)
+    tracks = select_tracks(corpus_dir, artifact_dir, split, on_stems)
     cache = Home.from_env().cache / "detector-windows"
     n_windows = max(max_windows, max(contexts))  # decoded and scored once; contexts and pooling reuse them
     tracks, windows, failed = load_windows(tracks, cache, spec, n_windows, None)
@@ -192,16 +199,19 @@ def normalise_by_artist(scores: pd.DataFrame, model: LoadedDetector, corpus_dir:
 
 
 def evaluate_detector(artifact_dir: Path, corpus_dir: Path, out_dir: Path, split: str = "test",
-                      artist_references: bool = False) -> dict[str, Any]:
+                      artist_references: bool = False, on_stems: bool = False) -> dict[str, Any]:
     from trackguard.reports.detector_report import write_detector_report
 
-    scored = score_tracks(Path(artifact_dir), Path(corpus_dir), split, artist_references=artist_references)
+    scored = score_tracks(Path(artifact_dir), Path(corpus_dir), split, artist_references=artist_references,
+                          on_stems=on_stems)
     scores, card = scored.scores, scored.card
+    what = "vocal stems of the vocal uploads (oracle separation)" if on_stems else "vocal uploads"
     meta = {
         "model_id": card.model_id, "threshold": card.threshold,
-        "data": f"synthetic corpus at {corpus_dir}, {split} split ({len(scores)} vocal uploads)",
+        "data": f"synthetic corpus at {corpus_dir}, {split} split ({len(scores)} {what})",
         "command": f"trackguard eval detector --artifact {artifact_dir} --corpus {corpus_dir} --out {out_dir} "
-                   f"--split {split}" + (" --artist-references" if artist_references else ""),
+                   f"--split {split}" + (" --artist-references" if artist_references else "")
+                   + (" --on-stems" if on_stems else ""),
         "heldout_family": card.metrics.get("holdout_family"),
         "training_data": card.training_data,
         "undecodable_uploads": scored.undecodable,

@@ -31,6 +31,11 @@ plus an auxiliary generator-family cross-entropy on synthetic windows.
 Calibration: a logistic (Platt) fit of the pooled track logits on dev. Threshold:
 the lowest score that flags at most ``target_false_flag_rate`` of bona fide dev
 uploads.
+
+With ``train_params["separator"]`` (`trackguard train detector --separator`), a vocal
+separator (`models.separator`) is trained first on the train split's windows and
+their vocal stems (`models.train_separator`), then frozen inside the LCNN's front end,
+and the detector is trained on what the separator keeps.
 """
 
 from __future__ import annotations
@@ -59,7 +64,9 @@ from models.calibration import fit_platt
 from models.detector import WEIGHTS_FILE, calibrate, score_windows, topk_mean
 from models.detector_nets import DetectorNet, build_net, count_parameters, place
 from models.one_class import OneClassHead
+from models.separator import SeparatorFit
 from models.spoof_metrics import equal_error_rate, min_dcf, threshold_for_bona_fide_flag_rate
+from models.train_separator import separator_arch, train_separator, with_stems
 from models.voice_adversary import VoiceAdversary, adversary_scale
 from trackguard.home import Home
 
@@ -543,11 +550,14 @@ def prepare_data(
     cache_dir: Path | None = None,
     workers: int | None = None,
     extra_corpora: Sequence[Path] = (),
+    stems_only: bool = False,
 ) -> PreparedData:
     """Select, split and window the corpus; held-out-family clones go to test or nowhere.
 
     ``extra_corpora`` add train and dev material (see `extra_corpus_tracks`); test is
-    the primary corpus's alone, so test figures stay comparable.
+    the primary corpus's alone, so test figures stay comparable. ``stems_only`` trains and
+    scores each upload's vocal stem instead of the upload (oracle separation); the split is
+    the same, and uploads without a stem are excluded.
     """
     tracks = detector_tracks(*read_corpus(corpus_dir))
     split = assign_splits(tracks, seed)
@@ -556,6 +566,10 @@ def prepare_data(
         extras = [extra_corpus_tracks(Path(d), voice_split) for d in extra_corpora]
         tracks = pd.concat([tracks, *(t for t, _ in extras)])
         split = pd.concat([split, *(s for _, s in extras)])
+    if stems_only:
+        stemmed = with_stems(tracks, corpus_dir)
+        split = split.where(tracks.index.isin(stemmed.index), "excluded")
+        tracks = tracks.assign(audio_uri=stemmed["audio_uri"].reindex(tracks.index).fillna(tracks["audio_uri"]))
     if holdout_family:
         held_out = tracks["family"].eq(holdout_family).to_numpy()
         if not held_out.any():
@@ -662,13 +676,19 @@ def _train(
     spec: dict[str, Any] = {**SPEC_DEFAULTS, "arch": params.pop("arch", "lcnn"),
                             "n_mels": net_kwargs.get("n_mels", SPEC_DEFAULTS["n_mels"])}
     data = prepare_data(corpus_dir, seed, holdout_family, spec, max(per_track, int(spec["max_windows"])),
-                        cache_dir, workers, [Path(d) for d in params.get("extra_corpora", [])])
+                        cache_dir, workers, [Path(d) for d in params.get("extra_corpora", [])],
+                        bool(params.get("on_stems")))
     t_windows = time.monotonic()
     log.info("windows ready in %.0f s; uploads per split: %s", t_windows - t0, data.split.value_counts().to_dict())
     train_tracks, train_windows = data.part("train")
     families = sorted({str(f) for f in train_tracks["family"].dropna()})
     kwargs = {**_arch_kwargs(spec), "n_families": len(families), **net_kwargs}
+    separated = _fit_separator(data, per_track, spec, params, seed)
+    if separated is not None:
+        kwargs["separator"] = separator_arch(params["separator"])
     net = build_net(str(spec["arch"]), **kwargs)
+    if separated is not None:
+        net.separator.load_state_dict(separated.mask.state_dict())  # type: ignore[union-attr]
     if params.get("init") == "published":
         _load_published(net)
     net = place(net, device)
@@ -684,6 +704,7 @@ def _train(
         "holdout_family": holdout_family,
         "train_loss_by_epoch": losses,
         "n_parameters": count_parameters(net),
+        **({"separator": {**separated.metrics, "loss_by_epoch": separated.losses}} if separated else {}),
         "seconds": {"windows": round(t_windows - t0, 1), "train": round(t_trained - t_windows, 1),
                     "total": round(time.monotonic() - t0, 1)},
     })
@@ -707,6 +728,22 @@ def _train(
     )
     _save(out_dir, net, data.split, card)
     return card
+
+
+def _fit_separator(data: PreparedData, per_track: int, spec: Mapping[str, Any], params: Mapping[str, Any],
+                   seed: int) -> SeparatorFit | None:
+    """The vocal separator for ``params["separator"]`` (None: no separator), trained on the train split's stems."""
+    options = params.get("separator")
+    if not options:
+        return None
+    if spec["arch"] != "lcnn":
+        raise ValueError(f"--separator needs the lcnn architecture (its log-mel front end), not {spec['arch']!r}")
+    t0 = time.monotonic()
+    fit = train_separator(data.part("train"), data.part("dev"), per_track, spec, options, seed)
+    log.info("separator trained in %.0f s: held-out loss %s of keeping the whole mix",
+             time.monotonic() - t0, fit.metrics.get("held_out_loss_ratio"))
+    fit.metrics["seconds"] = round(time.monotonic() - t0, 1)
+    return fit
 
 
 def _arch_kwargs(spec: Mapping[str, Any]) -> dict[str, Any]:
@@ -757,6 +794,10 @@ def _command(corpus_dir: Path, out_dir: Path, epochs: int, seed: int, holdout_fa
     cmd += f" --voice-adversary {weight:g}" if weight > 0 else ""
     pair_frac = params.get("pair_frac", TRAIN_DEFAULTS["pair_frac"])
     cmd += f" --pair-frac {pair_frac:g}" if pair_frac != TRAIN_DEFAULTS["pair_frac"] else ""
+    separator = params.get("separator") or {}
+    cmd += " --separator" if separator else ""
+    cmd += f" --separator-epochs {separator['epochs']}" if separator.get("epochs", 6) != 6 else ""
+    cmd += " --on-stems" if params.get("on_stems") else ""
     cmd += "" if params.get("augment") else " --no-augment"
     cmd += "".join(f" --extra-corpus {d}" for d in params.get("extra_corpora", []))
     return cmd + (f" --holdout-family {holdout_family}" if holdout_family else "")

@@ -293,9 +293,13 @@ def _clone_of(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return (y / (np.abs(y).max() + 1e-9) * np.abs(x).max()).astype(np.float32)
 
 
-def _tiny_twin_corpus(root: Path, n_artists: int = 10, songs: int = 2, seconds: float = 6.0) -> Path:
-    """Bona fide voice-like songs and their clones, in the corpus generator's table layout."""
+def _tiny_twin_corpus(root: Path, n_artists: int = 10, songs: int = 2, seconds: float = 6.0,
+                      stems: bool = False) -> Path:
+    """Bona fide voice-like songs and their clones, in the corpus generator's table layout (``stems``:
+    with each upload's vocal, the bed left out, where `trackguard corpus make --stems` puts it)."""
     (root / "audio").mkdir(parents=True)
+    if stems:
+        (root / "stems").mkdir()
     manifest, labels = [], []
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny FFTs: threading only adds overhead (and stalls on a busy machine)
@@ -309,6 +313,8 @@ def _tiny_twin_corpus(root: Path, n_artists: int = 10, songs: int = 2, seconds: 
             for kind, x in twin.items():
                 uid = f"{kind}-{a:02d}-{s}"
                 write_audio(root / "audio" / f"{uid}.wav", x, SR)
+                if stems:
+                    write_audio(root / "stems" / f"{uid}.flac", x - bed, SR)
                 manifest.append({"upload_id": uid, "audio_uri": f"audio/{uid}.wav"})
                 twin_id = f"{'clone' if kind == 'bona' else 'bona'}-{a:02d}-{s}"
                 labels.append({"upload_id": uid, "kind": "clean" if kind == "bona" else "clone",

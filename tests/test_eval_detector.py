@@ -23,7 +23,7 @@ from trackguard.cli import main
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("evaldet")
-    corpus = _tiny_twin_corpus(root / "corpus", n_artists=8)
+    corpus = _tiny_twin_corpus(root / "corpus", n_artists=8, stems=True)
     out = root / "model"
     train_detector(corpus, out, epochs=3, seed=1, cache_dir=root / "cache", workers=1, threads=1,
                    train_params={"batch_size": 16}, augment=False)
@@ -72,6 +72,17 @@ def test_unseen_voices_split_scores_only_voices_it_did_not_train_on(trained: dic
     (old / "artifact.json").write_text(json.dumps(card))
     with pytest.raises(ValueError, match="training voices"):
         select_tracks(trained["corpus"], old, "unseen-voices")
+
+
+def test_on_stems_scores_each_uploads_vocal_stem(trained: dict[str, Path], tmp_path: Path) -> None:
+    uploads = select_tracks(trained["corpus"], trained["model"], "test")
+    stems = select_tracks(trained["corpus"], trained["model"], "test", on_stems=True)
+    assert list(stems.index) == list(uploads.index)
+    for uid, uri in stems["audio_uri"].items():
+        assert uri == str(trained["corpus"].resolve() / "stems" / f"{uid}.flac")
+    bare = _tiny_twin_corpus(tmp_path / "bare", n_artists=4, songs=1, seconds=3.0)
+    with pytest.raises(ValueError, match="corpus make --stems"):
+        select_tracks(bare, trained["model"], "all", on_stems=True)
 
 
 @pytest.mark.slow

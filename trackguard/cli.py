@@ -19,7 +19,7 @@ Handler = Callable[[argparse.Namespace], int]
 def _corpus_make(a: argparse.Namespace) -> int:
     from trackguard.corpus import make_corpus
 
-    summary = make_corpus(Path(a.out), seed=a.seed, size=a.size)
+    summary = make_corpus(Path(a.out), seed=a.seed, size=a.size, stems=a.stems)
     print(json.dumps(summary, indent=2, default=str))
     return 0
 
@@ -66,9 +66,15 @@ def _fraction(text: str) -> float:
     return value
 
 
-def _detector_train_params(a: argparse.Namespace) -> dict[str, float] | None:
+def _detector_train_params(a: argparse.Namespace) -> dict[str, Any] | None:
     """Training options given on the command line (the rest keep `TRAIN_DEFAULTS`)."""
-    given = {"voice_adversary_weight": a.voice_adversary or None, "pair_frac": a.pair_frac}
+    given: dict[str, Any] = {"voice_adversary_weight": a.voice_adversary or None, "pair_frac": a.pair_frac}
+    if a.on_stems:
+        given["on_stems"] = True
+    if a.separator:
+        from models.separator import SEPARATOR_DEFAULTS
+
+        given["separator"] = {**SEPARATOR_DEFAULTS, "epochs": a.separator_epochs}
     return {k: v for k, v in given.items() if v is not None} or None
 
 
@@ -248,7 +254,8 @@ def _eval_detector(a: argparse.Namespace) -> int:
 
     artifact = Path(a.artifact or Home.from_env().models / "detector")
     out = Path(a.out or Home.from_env().root / "reports" / "detector")
-    metrics = evaluate_detector(artifact, Path(a.corpus), out, split=a.split, artist_references=a.artist_references)
+    metrics = evaluate_detector(artifact, Path(a.corpus), out, split=a.split, artist_references=a.artist_references,
+                                on_stems=a.on_stems)
     print(json.dumps(metrics, indent=2, default=str))
     print(f"report: {out / 'report.md'}")
     return 0
@@ -691,6 +698,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", choices=["small", "medium", "detector", "spam", "large"], default="small",
                    help="small (tests), medium (demo), detector (many bona fide/clone twins), "
                         "spam (~200 spam uploads of every type), large")
+    p.add_argument("--stems", action="store_true",
+                   help="also write each sung upload's vocal stem to stems/ (16 kHz FLAC, aligned with the upload): "
+                        "what `train detector --separator` learns to separate")
     p.set_defaults(func=_corpus_make)
 
     setup = sub.add_parser("setup", help="obtain local files").add_subparsers(required=True)
@@ -726,6 +736,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--extra-corpus", action="append", default=[], metavar="DIR",
                    help="another seed's corpus: its uploads by the train split's voices join train, by the dev "
                         "split's voices join dev (calibration, threshold); test stays this corpus's (repeatable)")
+    p.add_argument("--separator", action="store_true",
+                   help="lcnn only: first train a vocal separator on the train split's vocal stems (corpora made "
+                        "with `corpus make --stems`), then the detector on what it keeps of each window's STFT")
+    p.add_argument("--separator-epochs", type=int, default=6, help="epochs of separator training (default 6)")
+    p.add_argument("--on-stems", action="store_true",
+                   help="train, calibrate and test on each upload's vocal stem instead of the upload (corpora made "
+                        "with --stems): the detector behind a perfect separator, a bound for --separator")
     p.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     p.set_defaults(func=_train_detector)
     p = train.add_parser("artist-norm", help="measure a detector's per-artist normalisation anchor (the highest "
@@ -798,6 +815,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--artist-references", action="store_true",
                    help="also score each voice's uploads after per-artist normalisation by the corpus's reference "
                         "recordings of that voice (needs `trackguard train artist-norm` first)")
+    p.add_argument("--on-stems", action="store_true",
+                   help="score each upload's vocal stem instead of the upload (corpora made with `corpus make "
+                        "--stems`): what the detector would do behind a perfect vocal separator")
     p.set_defaults(func=_eval_detector)
 
     p = ev.add_parser("spam", help="spam report: PR-AUC, recall per spam type vs the rules baseline, importance, "
@@ -830,7 +850,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", default=None)
     p.set_defaults(func=_bench_sweep)
     p = bsub.add_parser("detector", help="windows/s and real-time factor per tier, batch size and track length")
-    p.add_argument("--tiers", default="cpu,gpu", help="cpu (LCNN), gpu (AASIST), or architecture names")
+    p.add_argument("--tiers", default="cpu,cpu-separated,gpu",
+                   help="cpu (LCNN), cpu-separated (LCNN behind the vocal separator), gpu (AASIST), "
+                        "or architecture names")
     p.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     p.add_argument("--artifact", default=None, help="time a trained CPU-tier artifact instead of fresh weights")
     p.add_argument("--lengths", default="30,180,600", help="track lengths in seconds")

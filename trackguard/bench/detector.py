@@ -31,12 +31,16 @@ from models.artifact import ArtifactCard
 from models.base import TrackInput
 from models.detector import LoadedDetector, WindowDetector, load_detector, pick_device, score_windows
 from models.detector_nets import build_net, count_parameters, place
+from models.separator import SEPARATOR_DEFAULTS
 from trackguard.bench.report import emit
 from trackguard.contracts import ManifestRow
 
 SR = 16000
 WIN_S = 4.0
-TIER_ARCH = {"cpu": "lcnn", "gpu": "aasist"}
+TIER_ARCH = {"cpu": "lcnn", "cpu-separated": "lcnn", "gpu": "aasist"}
+# Constructor arguments a tier adds to its architecture's defaults (``cpu-separated``: the LCNN with
+# the vocal separator in its front end, `trackguard train detector --separator`).
+TIER_NET_KWARGS: dict[str, dict[str, Any]] = {"cpu-separated": {"separator": dict(SEPARATOR_DEFAULTS)}}
 
 
 def synthetic_track(seconds: float, seed: int = 0, sr: int = SR) -> np.ndarray:
@@ -56,11 +60,11 @@ def _card(arch: str) -> ArtifactCard:
     return ArtifactCard("detector", arch, "models.detector.WindowDetector", spec, "bench", "none (untrained)")
 
 
-def load_tier(arch: str, device: str, artifact: str | None) -> LoadedDetector:
+def load_tier(arch: str, device: str, artifact: str | None, **net_kwargs: Any) -> LoadedDetector:
     if artifact:
         return load_detector(artifact, device)
     dev = pick_device(device)
-    return LoadedDetector(place(build_net(arch), dev).eval(), _card(arch), dev)
+    return LoadedDetector(place(build_net(arch, **net_kwargs), dev).eval(), _card(arch), dev)
 
 
 def _best_of(fn: Callable[[], object], repeats: int, device: torch.device) -> float:
@@ -150,7 +154,8 @@ def bench_detector(tiers: Sequence[str], device: str | None, artifact: str | Non
     with tempfile.TemporaryDirectory() as d:
         for tier in tiers:
             arch = TIER_ARCH.get(tier, tier)
-            model = load_tier(arch, device or "", artifact if arch == "lcnn" else None)
+            model = load_tier(arch, device or "", artifact if arch == "lcnn" and tier not in TIER_NET_KWARGS else None,
+                              **TIER_NET_KWARGS.get(tier, {}))
             extra[f"{tier}_arch"], extra[f"{tier}_device"] = arch, str(model.device)
             extra[f"{tier}_n_parameters"] = count_parameters(model.net)
             # A tier far too slow for this device (AASIST on 2 CPU cores: ~2 windows/s) is timed on

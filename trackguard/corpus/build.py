@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import shutil
 import time
@@ -12,13 +13,14 @@ from typing import Any
 
 from trackguard.corpus import badinputs, card, tables
 from trackguard.corpus.assemble import build_plan
-from trackguard.corpus.jobs import Job, Rendered, run_job
+from trackguard.corpus.jobs import STEMS_DIR, Job, Rendered, SongJob, run_job
 from trackguard.corpus.plan import Planner
 from trackguard.corpus.provenance import tool_versions
 from trackguard.corpus.rng import rng_for
 from trackguard.corpus.spec import SIZES
 
-OUTPUTS = ("audio", "references", "manifest.parquet", "labels.parquet", "artists.parquet", "corpus.json", "CORPUS.md")
+OUTPUTS = ("audio", STEMS_DIR, "references", "manifest.parquet", "labels.parquet", "artists.parquet", "corpus.json",
+           "CORPUS.md")
 
 
 def _render_all(jobs: Sequence[Job], pool: Executor | None) -> dict[str, Rendered]:
@@ -70,11 +72,13 @@ def _clear(root: Path) -> None:
             target.unlink()
 
 
-def make_corpus(out_dir: Path, seed: int, size: str, workers: int = 2) -> dict[str, Any]:
+def make_corpus(out_dir: Path, seed: int, size: str, workers: int = 2, stems: bool = False) -> dict[str, Any]:
     """Build the labelled synthetic corpus of ``size`` (small|medium|detector|large) into ``out_dir``.
 
     Returns a summary: counts per kind, spam type and generator family, seconds of
-    audio, and the build time. The same seed and size give the same bytes.
+    audio, and the build time. The same seed and size give the same bytes. ``stems``
+    also writes every sung upload's vocal stem (`trackguard.corpus.jobs.stem_path`);
+    the uploads are the same bytes with or without it.
     """
     if size not in SIZES:
         raise ValueError(f"unknown corpus size {size!r}; choose one of {', '.join(SIZES)}")
@@ -85,9 +89,10 @@ def make_corpus(out_dir: Path, seed: int, size: str, workers: int = 2) -> dict[s
     _clear(root)
     (root / "audio").mkdir()
     plan = build_plan(seed, spec, root)
+    phase1 = [dataclasses.replace(j, stems=True) if stems and isinstance(j, SongJob) else j for j in plan.phase1]
     pool = _pool(workers)
     try:
-        rendered = _render_all(plan.phase1, pool)
+        rendered = _render_all(phase1, pool)
         durations = _break_files(plan.planner)
         rendered.update(_render_all(plan.phase2, pool))  # duplicates need their source files
     finally:
@@ -105,5 +110,5 @@ def make_corpus(out_dir: Path, seed: int, size: str, workers: int = 2) -> dict[s
     tools = tool_versions()
     card.write_json(root / "corpus.json", seed, spec, comp, tools)
     card.write_markdown(root / "CORPUS.md", seed, spec, comp, artists, tools)
-    return {"out_dir": str(root), "seed": seed, "size": size, **comp,
+    return {"out_dir": str(root), "seed": seed, "size": size, **comp, "stems": stems,
             "build_seconds": round(time.perf_counter() - started, 2)}

@@ -67,8 +67,13 @@ def soft_limit(x: np.ndarray) -> np.ndarray:
 
 
 def normalise(x: np.ndarray, target_dbfs: float) -> np.ndarray:
-    """Gain to ``target_dbfs`` RMS, then the soft limiter; a peaky signal loses level in the limiter,
-    so the gain is corrected until the *limited* signal sits at the target (twins end up equal)."""
+    """Gain to ``target_dbfs`` RMS, then the soft limiter (see `normalise_gain`)."""
+    return normalise_gain(x, target_dbfs)[0]
+
+
+def normalise_gain(x: np.ndarray, target_dbfs: float) -> tuple[np.ndarray, float]:
+    """`normalise`, and the gain (dB) it applied before the limiter. A peaky signal loses level in the
+    limiter, so the gain is corrected until the *limited* signal sits at the target (twins end up equal)."""
     gain_db = target_dbfs - rms_db(x)
     for _ in range(4):
         y = soft_limit(x * 10 ** (gain_db / 20))
@@ -76,7 +81,7 @@ def normalise(x: np.ndarray, target_dbfs: float) -> np.ndarray:
         if abs(error) < 0.02:
             break
         gain_db += error
-    return y
+    return y, gain_db
 
 
 def _fades(x: np.ndarray, sr: int, fade_out_s: float) -> np.ndarray:
@@ -89,23 +94,37 @@ def _fades(x: np.ndarray, sr: int, fade_out_s: float) -> np.ndarray:
 def master(vocal: np.ndarray | None, acc: np.ndarray | None, spec: MixSpec, sr: int, channels: int,
            fade_out_s: float = 1.0) -> np.ndarray:
     """Levelled vocal (mono, at ``sr``) + accompaniment (stereo, at ``sr``) → finished track (n, channels)."""
+    return master_with_vocal(vocal, acc, spec, sr, channels, fade_out_s)[0]
+
+
+def master_with_vocal(vocal: np.ndarray | None, acc: np.ndarray | None, spec: MixSpec, sr: int, channels: int,
+                      fade_out_s: float = 1.0) -> tuple[np.ndarray, np.ndarray | None]:
+    """`master`, and the vocal's share of the finished track: mono, with the same cut, fades, gain and
+    lead/tail silence (None without a vocal). The limiter is left out of the vocal's share: it touches
+    only the few samples over its knee."""
     if vocal is None and acc is None:
         raise ValueError("nothing to master")
     n = len(acc) if acc is not None else len(vocal)  # type: ignore[arg-type]
     mixed = np.zeros((n, 2))
+    voc = np.zeros((n, 1))
     if vocal is not None:
-        mixed += vocal[:n, None]
+        voc[: len(vocal[:n]), 0] = vocal[:n]
+        mixed += voc
     if acc is not None:
         gain_db = 0.0 if vocal is None or spec.var_db is None else VOCAL_DBFS - spec.var_db - rms_db(acc)
         mixed += acc * 10 ** (gain_db / 20)
     lead_n = round(spec.lead_s * sr)
     if spec.total_s is not None:
         keep = max(1, round(spec.total_s * sr) - lead_n)
-        mixed, tail_n = mixed[:keep], max(0, keep - len(mixed))
+        mixed, voc, tail_n = mixed[:keep], voc[:keep], max(0, keep - len(mixed))
     else:
         tail_n = round(spec.tail_s * sr)
-    mixed = _fades(mixed, sr, fade_out_s)
-    mixed = normalise(mixed, spec.target_dbfs)
+    mixed, voc = _fades(mixed, sr, fade_out_s), _fades(voc, sr, fade_out_s)
+    mixed, gain_db = normalise_gain(mixed, spec.target_dbfs)
     if channels == 1:
         mixed = mixed.mean(axis=1, keepdims=True)
-    return np.concatenate([np.zeros((lead_n, channels)), mixed, np.zeros((tail_n, channels))]).astype(np.float32)
+    track = np.concatenate([np.zeros((lead_n, channels)), mixed, np.zeros((tail_n, channels))]).astype(np.float32)
+    if vocal is None:
+        return track, None
+    vocal_share = np.concatenate([np.zeros(lead_n), voc[:, 0] * 10 ** (gain_db / 20), np.zeros(tail_n)])
+    return track, vocal_share.astype(np.float32)
