@@ -78,7 +78,8 @@ def mel_stft_bins(sr: int, win_ms: float = 25.0) -> int:
 def power_spectrum(wave: torch.Tensor, sr: int, n_mels: int = 64, win_ms: float = 25.0,
                    hop_ms: float = 10.0) -> torch.Tensor:
     """The power STFT `log_mel` starts from: [B, T] → [B, n_fft // 2 + 1, frames]. With `mel_of_power`,
-    ``log_mel(w) == mel_of_power(power_spectrum(w))``, so a mask can act on the STFT in between."""
+    ``log_mel(w) == mel_of_power(power_spectrum(w))``, so a mask can act on the STFT in between.
+    (``n_mels`` does not change the STFT; it names the cached mel transform whose STFT this is.)"""
     x = _as_batch(wave)
     with torch.no_grad():
         transform = cast(torchaudio.transforms.MelSpectrogram, _mel_transform(sr, n_mels, float(win_ms), float(hop_ms),

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import itertools
 import json
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import torch
@@ -205,6 +206,13 @@ class LCNN(DetectorNet):
         h = h.flatten(1, 2)  # [B, C*F', T']
         pooled = torch.cat([h.mean(dim=-1), h.amax(dim=-1)], dim=1)
         return self.proj(pooled)
+
+
+def lcnn_stft(net_kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The STFT settings (sample_rate, n_mels, win_ms, hop_ms) an `LCNN` built with ``net_kwargs`` uses,
+    its defaults filled in: what a separator for its front end must be trained on."""
+    defaults = inspect.signature(LCNN).parameters
+    return {k: net_kwargs.get(k, defaults[k].default) for k in ("sample_rate", "n_mels", "win_ms", "hop_ms")}
 
 
 class MaxFeatureMap1d(nn.Module):

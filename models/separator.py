@@ -31,6 +31,7 @@ from torch import Tensor, nn
 log = logging.getLogger(__name__)
 
 SEPARATOR_DEFAULTS: dict[str, Any] = {"hidden": 96, "layers": 4, "kernel": 5}
+SEPARATOR_EPOCHS = 6
 _LOG_FLOOR = 1e-10
 _COMPRESS = 0.15  # power ** 0.15 = magnitude ** 0.3: quiet bins count in the loss, as in compressed-spectrum losses
 
@@ -87,7 +88,7 @@ def fit_separator(
     vocal: Tensor,
     power: Callable[[Tensor], Tensor],
     spec: Mapping[str, Any] | None = None,
-    epochs: int = 6,
+    epochs: int = SEPARATOR_EPOCHS,
     seed: int = 0,
     batch_size: int = 32,
     lr: float = 2e-3,

@@ -62,9 +62,9 @@ from features.io import file_identity
 from models.artifact import ArtifactCard, save_card
 from models.calibration import fit_platt
 from models.detector import WEIGHTS_FILE, calibrate, score_windows, topk_mean
-from models.detector_nets import DetectorNet, build_net, count_parameters, place
+from models.detector_nets import LCNN, DetectorNet, build_net, count_parameters, lcnn_stft, place
 from models.one_class import OneClassHead
-from models.separator import SeparatorFit
+from models.separator import SEPARATOR_EPOCHS, SeparatorFit
 from models.spoof_metrics import equal_error_rate, min_dcf, threshold_for_bona_fide_flag_rate
 from models.train_separator import separator_arch, train_separator, with_stems
 from models.voice_adversary import VoiceAdversary, adversary_scale
@@ -683,12 +683,7 @@ def _train(
     train_tracks, train_windows = data.part("train")
     families = sorted({str(f) for f in train_tracks["family"].dropna()})
     kwargs = {**_arch_kwargs(spec), "n_families": len(families), **net_kwargs}
-    separated = _fit_separator(data, per_track, spec, params, seed)
-    if separated is not None:
-        kwargs["separator"] = separator_arch(params["separator"])
-    net = build_net(str(spec["arch"]), **kwargs)
-    if separated is not None:
-        net.separator.load_state_dict(separated.mask.state_dict())  # type: ignore[union-attr]
+    net, separated = _build_with_separator(str(spec["arch"]), kwargs, data, per_track, params, seed)
     if params.get("init") == "published":
         _load_published(net)
     net = place(net, device)
@@ -719,6 +714,8 @@ def _train(
         "train": {**params, "epochs": epochs, "seed": seed, "device": str(device)},
     })
     described = _training_data_text(corpus_dir, data.tracks, data.split, params.get("extra_corpora", []))
+    if params.get("on_stems"):
+        described += "; every upload replaced by its vocal stem (oracle separation): calibrated and tested on stems"
     card = ArtifactCard(
         slot="detector", name=str(spec["arch"]), class_path="models.detector.WindowDetector", spec=spec,
         version=VERSION, training_data=described,
@@ -730,20 +727,27 @@ def _train(
     return card
 
 
-def _fit_separator(data: PreparedData, per_track: int, spec: Mapping[str, Any], params: Mapping[str, Any],
-                   seed: int) -> SeparatorFit | None:
-    """The vocal separator for ``params["separator"]`` (None: no separator), trained on the train split's stems."""
+def _build_with_separator(arch: str, kwargs: dict[str, Any], data: PreparedData, per_track: int,
+                          params: Mapping[str, Any], seed: int) -> tuple[DetectorNet, SeparatorFit | None]:
+    """The untrained detector; with ``params["separator"]`` a vocal separator is trained first on the
+    train split's stems (the dev split's scores it) and loaded, frozen, into its front end."""
     options = params.get("separator")
     if not options:
-        return None
-    if spec["arch"] != "lcnn":
-        raise ValueError(f"--separator needs the lcnn architecture (its log-mel front end), not {spec['arch']!r}")
+        return build_net(arch, **kwargs), None
+    if arch != "lcnn" or kwargs.get("frontend", "logmel") != "logmel":
+        raise ValueError("--separator needs the lcnn architecture with its log-mel front end")
+    if params.get("on_stems"):
+        raise ValueError("--separator learns to take the accompaniment out; with --on-stems there is none")
     t0 = time.monotonic()
-    fit = train_separator(data.part("train"), data.part("dev"), per_track, spec, options, seed)
-    log.info("separator trained in %.0f s: held-out loss %s of keeping the whole mix",
-             time.monotonic() - t0, fit.metrics.get("held_out_loss_ratio"))
+    fit = train_separator(data.part("train"), data.part("dev"), per_track, lcnn_stft(kwargs), options, seed)
     fit.metrics["seconds"] = round(time.monotonic() - t0, 1)
-    return fit
+    log.info("separator trained in %.0f s: held-out loss %s of keeping the whole mix", fit.metrics["seconds"],
+             fit.metrics.get("held_out_loss_ratio"))
+    kwargs["separator"] = separator_arch(options)
+    net = build_net(arch, **kwargs)
+    assert isinstance(net, LCNN) and net.separator is not None
+    net.separator.load_state_dict(fit.mask.state_dict())
+    return net, fit
 
 
 def _arch_kwargs(spec: Mapping[str, Any]) -> dict[str, Any]:
@@ -796,7 +800,8 @@ def _command(corpus_dir: Path, out_dir: Path, epochs: int, seed: int, holdout_fa
     cmd += f" --pair-frac {pair_frac:g}" if pair_frac != TRAIN_DEFAULTS["pair_frac"] else ""
     separator = params.get("separator") or {}
     cmd += " --separator" if separator else ""
-    cmd += f" --separator-epochs {separator['epochs']}" if separator.get("epochs", 6) != 6 else ""
+    epochs_sep = separator.get("epochs", SEPARATOR_EPOCHS)
+    cmd += f" --separator-epochs {epochs_sep}" if epochs_sep != SEPARATOR_EPOCHS else ""
     cmd += " --on-stems" if params.get("on_stems") else ""
     cmd += "" if params.get("augment") else " --no-augment"
     cmd += "".join(f" --extra-corpus {d}" for d in params.get("extra_corpora", []))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -21,7 +21,11 @@ import torch
 from torch import Tensor
 
 from features.spectral import power_spectrum
-from models.separator import SEPARATOR_DEFAULTS, SeparatorFit, fit_separator, stem_windows
+from models.separator import SEPARATOR_DEFAULTS, SEPARATOR_EPOCHS, SeparatorFit, fit_separator, stem_windows
+from trackguard.corpus.stems import existing_stem
+
+if TYPE_CHECKING:  # train_detector imports this module
+    from models.train_detector import TrackWindows
 
 log = logging.getLogger(__name__)
 
@@ -31,27 +35,22 @@ HELD_OUT_WINDOWS_PER_TRACK = 2
 def with_stems(tracks: pd.DataFrame, corpus_dir: Path) -> pd.DataFrame:
     """``tracks`` with each upload's audio replaced by its vocal stem; uploads without one are left out.
     Raises ValueError when none has a stem."""
-    from trackguard.corpus.jobs import stem_path
-
-    stems = tracks["audio_uri"].map(lambda uri: stem_path(str(uri)) if "://" not in str(uri) else None)
-    has = stems.map(lambda p: p is not None and p.exists())
+    stems = tracks["audio_uri"].map(lambda uri: existing_stem(str(uri)))
+    has = stems.notna()
     if not has.any():
         raise ValueError(f"{corpus_dir} has no vocal stems: make it with `trackguard corpus make --stems`")
     return tracks[has].assign(audio_uri=stems[has].map(str))
 
 
-def stem_pairs(tracks: pd.DataFrame, windows: Sequence[Any], per_track: int, sr: int) -> tuple[Tensor, Tensor]:
+def stem_pairs(tracks: pd.DataFrame, windows: Sequence[TrackWindows], per_track: int, sr: int) -> tuple[Tensor, Tensor]:
     """Upload windows and their vocal-stem windows, [N, T] each, over the tracks that have a stem
-    (``windows``: `models.train_detector.TrackWindows`, one per row of ``tracks``)."""
+    (``windows``: one per row of ``tracks``)."""
     from features.decode import decode_audio
-    from features.io import local_path
-    from trackguard.corpus.jobs import stem_path
 
     mixes, vocals = [], []
     for uri, w in zip(tracks["audio_uri"], windows, strict=True):
-        local = local_path(str(uri))
-        path = stem_path(local) if local else None  # stems are local files beside a local corpus
-        if path is None or not path.exists():
+        path = existing_stem(str(uri))
+        if path is None:
             continue
         stem = decode_audio(str(path), target_sr=sr, min_duration_s=0.0).samples
         mixes.append(w.windows[:per_track])
@@ -62,28 +61,28 @@ def stem_pairs(tracks: pd.DataFrame, windows: Sequence[Any], per_track: int, sr:
 
 
 def train_separator(
-    train: tuple[pd.DataFrame, Sequence[Any]],
-    dev: tuple[pd.DataFrame, Sequence[Any]],
+    train: tuple[pd.DataFrame, Sequence[TrackWindows]],
+    dev: tuple[pd.DataFrame, Sequence[TrackWindows]],
     per_track: int,
-    spec: Mapping[str, Any],
+    stft: Mapping[str, Any],
     options: Mapping[str, Any],
     seed: int,
 ) -> SeparatorFit:
-    """Fit a separator on the train split's stems; score it on the dev split's. ``options``: the
-    `VocalMask` arguments plus ``epochs``. Raises ValueError when no training track has a stem."""
-    sr = int(spec["sample_rate"])
-    n_mels, win_ms, hop_ms = int(spec["n_mels"]), float(spec.get("win_ms", 25.0)), float(spec.get("hop_ms", 10.0))
+    """Fit a separator on the train split's stems; score it on the dev split's. ``stft``: the detector
+    front end's settings (`models.detector_nets.lcnn_stft`); ``options``: the `VocalMask` arguments
+    plus ``epochs``. Raises ValueError when no training track has a stem."""
+    sr = int(stft["sample_rate"])
 
     def power(wave: Tensor) -> Tensor:
-        return power_spectrum(wave, sr, n_mels, win_ms, hop_ms)
+        return power_spectrum(wave, sr, int(stft["n_mels"]), float(stft["win_ms"]), float(stft["hop_ms"]))
 
     mix, vocal = stem_pairs(*train, per_track, sr)
     if len(mix) == 0:
         raise ValueError("no training upload has a vocal stem: make the corpora with `trackguard corpus make --stems`")
     held_out = stem_pairs(*dev, HELD_OUT_WINDOWS_PER_TRACK, sr)
     log.info("separator: %d train windows, %d held-out windows with stems", len(mix), len(held_out[0]))
-    return fit_separator(mix, vocal, power, separator_arch(options), epochs=int(options.get("epochs", 6)), seed=seed,
-                         held_out=held_out)
+    epochs = int(options.get("epochs", SEPARATOR_EPOCHS))
+    return fit_separator(mix, vocal, power, separator_arch(options), epochs=epochs, seed=seed, held_out=held_out)
 
 
 def separator_arch(options: Mapping[str, Any]) -> dict[str, int]:

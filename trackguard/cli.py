@@ -72,9 +72,9 @@ def _detector_train_params(a: argparse.Namespace) -> dict[str, Any] | None:
     if a.on_stems:
         given["on_stems"] = True
     if a.separator:
-        from models.separator import SEPARATOR_DEFAULTS
+        from models.separator import SEPARATOR_DEFAULTS, SEPARATOR_EPOCHS
 
-        given["separator"] = {**SEPARATOR_DEFAULTS, "epochs": a.separator_epochs}
+        given["separator"] = {**SEPARATOR_DEFAULTS, "epochs": a.separator_epochs or SEPARATOR_EPOCHS}
     return {k: v for k, v in given.items() if v is not None} or None
 
 
@@ -739,7 +739,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--separator", action="store_true",
                    help="lcnn only: first train a vocal separator on the train split's vocal stems (corpora made "
                         "with `corpus make --stems`), then the detector on what it keeps of each window's STFT")
-    p.add_argument("--separator-epochs", type=int, default=6, help="epochs of separator training (default 6)")
+    p.add_argument("--separator-epochs", type=int, default=None, help="epochs of separator training (default 6)")
     p.add_argument("--on-stems", action="store_true",
                    help="train, calibrate and test on each upload's vocal stem instead of the upload (corpora made "
                         "with --stems): the detector behind a perfect separator, a bound for --separator")
@@ -854,7 +854,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cpu (LCNN), cpu-separated (LCNN behind the vocal separator), gpu (AASIST), "
                         "or architecture names")
     p.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
-    p.add_argument("--artifact", default=None, help="time a trained CPU-tier artifact instead of fresh weights")
+    p.add_argument("--artifact", default=None, help="time a trained CPU-tier artifact instead of fresh weights "
+                                                    "(the cpu tier only; cpu-separated always times fresh weights)")
     p.add_argument("--lengths", default="30,180,600", help="track lengths in seconds")
     p.add_argument("--json", default=None)
     p.set_defaults(func=_bench_detector)

@@ -9,15 +9,16 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from trackguard.corpus import badinputs, card, tables
 from trackguard.corpus.assemble import build_plan
-from trackguard.corpus.jobs import STEMS_DIR, Job, Rendered, SongJob, run_job
+from trackguard.corpus.jobs import Job, Rendered, SongJob, run_job
 from trackguard.corpus.plan import Planner
 from trackguard.corpus.provenance import tool_versions
 from trackguard.corpus.rng import rng_for
 from trackguard.corpus.spec import SIZES
+from trackguard.corpus.stems import STEMS_DIR, UPLOADS_DIR
 
 OUTPUTS = ("audio", STEMS_DIR, "references", "manifest.parquet", "labels.parquet", "artists.parquet", "corpus.json",
            "CORPUS.md")
@@ -62,6 +63,11 @@ def _break_files(p: Planner) -> dict[str, float]:
     return durations
 
 
+def _is_upload_song(job: Job) -> TypeGuard[SongJob]:
+    """A song rendered into uploads (not an artist's reference take): what gets a vocal stem."""
+    return isinstance(job, SongJob) and all(Path(o.path).parent.name == UPLOADS_DIR for o in job.outputs)
+
+
 def _clear(root: Path) -> None:
     """Remove a previous build's outputs, so nothing stale survives into this one."""
     for name in OUTPUTS:
@@ -77,7 +83,7 @@ def make_corpus(out_dir: Path, seed: int, size: str, workers: int = 2, stems: bo
 
     Returns a summary: counts per kind, spam type and generator family, seconds of
     audio, and the build time. The same seed and size give the same bytes. ``stems``
-    also writes every sung upload's vocal stem (`trackguard.corpus.jobs.stem_path`);
+    also writes the vocal stem of every upload with a vocal (`trackguard.corpus.stems`);
     the uploads are the same bytes with or without it.
     """
     if size not in SIZES:
@@ -89,7 +95,7 @@ def make_corpus(out_dir: Path, seed: int, size: str, workers: int = 2, stems: bo
     _clear(root)
     (root / "audio").mkdir()
     plan = build_plan(seed, spec, root)
-    phase1 = [dataclasses.replace(j, stems=True) if stems and isinstance(j, SongJob) else j for j in plan.phase1]
+    phase1 = [dataclasses.replace(j, stems=True) if stems and _is_upload_song(j) else j for j in plan.phase1]
     pool = _pool(workers)
     try:
         rendered = _render_all(phase1, pool)

@@ -22,20 +22,12 @@ from trackguard.corpus.generators import FAMILIES, GENERATORS
 from trackguard.corpus.mix import VOCAL_DBFS, MixSpec, level_vocal, master, master_with_vocal, to_rate
 from trackguard.corpus.music import Song
 from trackguard.corpus.sing import HOP, Vocal, sing_song
+from trackguard.corpus.stems import stem_path
 from trackguard.corpus.voices import VOICE_SR, Voice, speak
 
 A_CAPPELLA_PAD = (0.25, 0.6)  # seconds kept before the first note and after the last sound
 STEM_SR = VOICE_SR
-STEMS_DIR = "stems"
 _STEM_DELIVERY = Delivery("flac", STEM_SR, 1, "pcm16")
-
-
-def stem_path(audio_path: str | Path) -> Path:
-    """Where `corpus make --stems` puts the vocal stem of the upload at ``audio_path`` (``audio/u000042.mp3``
-    → ``stems/u000042.flac``): mono FLAC at 16 kHz, sample-aligned with the upload, holding the vocal
-    exactly as it was mixed into it (its gain, fades and silences), for training a vocal separator."""
-    p = Path(audio_path)
-    return p.parent.parent / STEMS_DIR / f"{p.stem}.flac"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,7 +46,7 @@ class SongJob:
     mix: MixSpec
     delivery: Delivery
     outputs: tuple[SongOutput, ...]
-    stems: bool = False  # also write each output's vocal stem (see `stem_path`)
+    stems: bool = False  # also write each output's vocal stem (`trackguard.corpus.stems.stem_path`)
 
     def cost(self) -> float:
         return self.song.music_s * (1 + 2 * (self.voice is not None) + len(self.outputs))

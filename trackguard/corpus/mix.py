@@ -76,12 +76,13 @@ def normalise_gain(x: np.ndarray, target_dbfs: float) -> tuple[np.ndarray, float
     limiter, so the gain is corrected until the *limited* signal sits at the target (twins end up equal)."""
     gain_db = target_dbfs - rms_db(x)
     for _ in range(4):
-        y = soft_limit(x * 10 ** (gain_db / 20))
+        applied = gain_db
+        y = soft_limit(x * 10 ** (applied / 20))
         error = target_dbfs - rms_db(y)
         if abs(error) < 0.02:
             break
         gain_db += error
-    return y, gain_db
+    return y, applied
 
 
 def _fades(x: np.ndarray, sr: int, fade_out_s: float) -> np.ndarray:
