@@ -70,6 +70,13 @@ def log_mel(wave: torch.Tensor, sr: int, n_mels: int = 64, win_ms: float = 25.0,
     return torch.log(mel.clamp_min(_LOG_FLOOR))
 
 
+def _mel_spectrogram(sr: int, n_mels: int, win_ms: float, hop_ms: float,
+                     device: torch.device) -> torchaudio.transforms.MelSpectrogram:
+    """The cached `_mel_transform`, typed: its STFT and mel stages are used one at a time."""
+    return cast(torchaudio.transforms.MelSpectrogram, _mel_transform(sr, n_mels, float(win_ms), float(hop_ms),
+                                                                     str(device)))
+
+
 def mel_stft_bins(sr: int, win_ms: float = 25.0) -> int:
     """Frequency bins of `power_spectrum` at ``sr`` and ``win_ms``."""
     return _n_fft(_frames_of(win_ms, sr)) // 2 + 1
@@ -82,18 +89,14 @@ def power_spectrum(wave: torch.Tensor, sr: int, n_mels: int = 64, win_ms: float 
     (``n_mels`` does not change the STFT; it names the cached mel transform whose STFT this is.)"""
     x = _as_batch(wave)
     with torch.no_grad():
-        transform = cast(torchaudio.transforms.MelSpectrogram, _mel_transform(sr, n_mels, float(win_ms), float(hop_ms),
-                                                                              str(x.device)))
-        return cast(torch.Tensor, transform.spectrogram(x))
+        return cast(torch.Tensor, _mel_spectrogram(sr, n_mels, win_ms, hop_ms, x.device).spectrogram(x))
 
 
 def mel_of_power(power: torch.Tensor, sr: int, n_mels: int = 64, win_ms: float = 25.0,
                  hop_ms: float = 10.0) -> torch.Tensor:
     """Natural-log mel of a `power_spectrum` output: [B, F, frames] → [B, n_mels, frames]."""
     with torch.no_grad():
-        transform = cast(torchaudio.transforms.MelSpectrogram, _mel_transform(sr, n_mels, float(win_ms), float(hop_ms),
-                                                                              str(power.device)))
-        mel = transform.mel_scale(power)
+        mel = _mel_spectrogram(sr, n_mels, win_ms, hop_ms, power.device).mel_scale(power)
     return torch.log(mel.clamp_min(_LOG_FLOOR))
 
 

@@ -24,7 +24,6 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -138,13 +137,3 @@ def held_out_loss(net: VocalMask, mix: Tensor, vocal: Tensor, power: Callable[[T
     return {"n_held_out_windows": n, "held_out_loss": round(sum(learned) / n, 5),
             "held_out_loss_keep_mix": round(sum(keep_all) / n, 5),
             "held_out_loss_ratio": round(sum(learned) / max(sum(keep_all), 1e-12), 4)}
-
-
-def stem_windows(stem: np.ndarray, starts_s: np.ndarray, sr: int, n_samples: int) -> np.ndarray:
-    """Cut ``stem`` at each window start (seconds) into [n, n_samples] float32, zero-padded past its end."""
-    out = np.zeros((len(starts_s), n_samples), dtype=np.float32)
-    for i, t in enumerate(starts_s):
-        a = round(float(t) * sr)
-        piece = stem[a : a + n_samples]
-        out[i, : len(piece)] = piece
-    return out

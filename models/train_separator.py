@@ -21,7 +21,8 @@ import torch
 from torch import Tensor
 
 from features.spectral import power_spectrum
-from models.separator import SEPARATOR_DEFAULTS, SEPARATOR_EPOCHS, SeparatorFit, fit_separator, stem_windows
+from features.windows import Window, stack_windows
+from models.separator import SEPARATOR_DEFAULTS, SEPARATOR_EPOCHS, SeparatorFit, fit_separator
 from trackguard.corpus.stems import existing_stem
 
 if TYPE_CHECKING:  # train_detector imports this module
@@ -54,7 +55,9 @@ def stem_pairs(tracks: pd.DataFrame, windows: Sequence[TrackWindows], per_track:
             continue
         stem = decode_audio(str(path), target_sr=sr, min_duration_s=0.0).samples
         mixes.append(w.windows[:per_track])
-        vocals.append(stem_windows(stem, w.starts[:per_track], sr, w.windows.shape[1]))
+        win_s = w.windows.shape[1] / sr
+        spans = [Window(float(t), float(t) + win_s, 1.0) for t in w.starts[:per_track]]
+        vocals.append(stack_windows(stem, sr, spans, win_s))  # cut exactly as the upload's windows were
     if not mixes:
         return torch.zeros(0, 0), torch.zeros(0, 0)
     return torch.from_numpy(np.concatenate(mixes)), torch.from_numpy(np.concatenate(vocals))

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import cast
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -14,7 +15,7 @@ from features.decode import decode_audio
 from features.spectral import log_mel, mel_of_power, power_spectrum
 from models.base import DetectorOutput, TrackInput, create_scorer
 from models.detector_nets import build_net
-from models.separator import VocalMask, fit_separator, mask_loss, stem_windows
+from models.separator import VocalMask, fit_separator, mask_loss
 from models.train_detector import TRAIN_DEFAULTS, TrainingSet, fit_net, train_detector
 from tests.audio_factory import noise, voice_like
 from tests.test_detector import _tiny_twin_corpus, _track
@@ -84,11 +85,22 @@ def test_lcnn_with_separator_keeps_it_frozen_and_in_its_state_dict() -> None:
         build_net("lcnn", frontend="lfcc", separator={"hidden": 16})
 
 
-def test_stem_windows_cut_at_the_starts_and_pad_past_the_end() -> None:
-    stem = np.arange(100, dtype=np.float32)
-    out = stem_windows(stem, np.array([0.0, 0.5, 0.9]), sr=100, n_samples=20)
-    assert out.shape == (3, 20)
-    assert out[1, 0] == 50 and out[2, 9] == 99 and out[2, 10] == 0
+def test_stem_pairs_cut_the_stem_at_the_upload_windows_starts(tmp_path: Path) -> None:
+    from models.train_detector import TrackWindows
+    from models.train_separator import stem_pairs
+    from tests.audio_factory import write_audio
+
+    (tmp_path / "stems").mkdir()
+    stem = (np.arange(SR * 3) % 1000 / 2000).astype(np.float32)  # a ramp: each sample says where it is
+    write_audio(tmp_path / "stems" / "u000001.flac", stem, SR, subtype="PCM_24")
+    tracks = pd.DataFrame({"audio_uri": [str(tmp_path / "audio" / "u000001.mp3"),
+                                         str(tmp_path / "audio" / "u000002.mp3")]})  # the second has no stem
+    wins = [TrackWindows(np.ones((3, SR), np.float32), np.array([0.0, 0.5, 2.5])) for _ in range(2)]
+    mix, vocal = stem_pairs(tracks, wins, per_track=3, sr=SR)
+    assert mix.shape == vocal.shape == (3, SR)
+    assert torch.allclose(vocal[1, :10], torch.from_numpy(stem[SR // 2 : SR // 2 + 10]), atol=1e-6)
+    assert float(vocal[2, SR // 2 - 1]) == pytest.approx(float(stem[-1]), abs=1e-6)
+    assert not vocal[2, SR // 2 :].any()  # zero-padded past the stem's end
 
 
 def test_stem_path_sits_beside_the_audio_folder(tmp_path: Path) -> None:

@@ -109,7 +109,7 @@ def master_with_vocal(vocal: np.ndarray | None, acc: np.ndarray | None, spec: Mi
     mixed = np.zeros((n, 2))
     voc = np.zeros((n, 1))
     if vocal is not None:
-        voc[: len(vocal[:n]), 0] = vocal[:n]
+        voc[:, 0] = vocal[:n]
         mixed += voc
     if acc is not None:
         gain_db = 0.0 if vocal is None or spec.var_db is None else VOCAL_DBFS - spec.var_db - rms_db(acc)
