@@ -13,7 +13,7 @@ from typing import cast
 import torch
 import torchaudio
 
-_LOG_FLOOR = 1e-10  # log(0) guard; -23 in log units, far below any real signal
+LOG_FLOOR = 1e-10  # log(0) guard; -23 in log units, far below any real signal
 
 
 def _n_fft(win_length: int) -> int:
@@ -67,7 +67,7 @@ def log_mel(wave: torch.Tensor, sr: int, n_mels: int = 64, win_ms: float = 25.0,
     x = _as_batch(wave)
     with torch.no_grad():
         mel = _mel_transform(sr, n_mels, float(win_ms), float(hop_ms), str(x.device))(x)
-    return torch.log(mel.clamp_min(_LOG_FLOOR))
+    return torch.log(mel.clamp_min(LOG_FLOOR))
 
 
 def _mel_spectrogram(sr: int, n_mels: int, win_ms: float, hop_ms: float,
@@ -97,7 +97,7 @@ def mel_of_power(power: torch.Tensor, sr: int, n_mels: int = 64, win_ms: float =
     """Natural-log mel of a `power_spectrum` output: [B, F, frames] → [B, n_mels, frames]."""
     with torch.no_grad():
         mel = _mel_spectrogram(sr, n_mels, win_ms, hop_ms, power.device).mel_scale(power)
-    return torch.log(mel.clamp_min(_LOG_FLOOR))
+    return torch.log(mel.clamp_min(LOG_FLOOR))
 
 
 @functools.lru_cache(maxsize=32)
@@ -118,7 +118,7 @@ def log_power(
     win = min(_frames_of(win_ms, sr), n_fft)
     with torch.no_grad():
         power = _power_transform(int(n_fft), win, _frames_of(hop_ms, sr), str(x.device))(x)
-    return torch.log(power.clamp_min(_LOG_FLOOR))
+    return torch.log(power.clamp_min(LOG_FLOOR))
 
 
 def lfcc(

@@ -27,11 +27,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from features.spectral import LOG_FLOOR
+
 log = logging.getLogger(__name__)
 
 SEPARATOR_DEFAULTS: dict[str, Any] = {"hidden": 96, "layers": 4, "kernel": 5}
 SEPARATOR_EPOCHS = 6
-_LOG_FLOOR = 1e-10
 _COMPRESS = 0.15  # power ** 0.15 = magnitude ** 0.3: quiet bins count in the loss, as in compressed-spectrum losses
 
 
@@ -62,7 +63,7 @@ class VocalMask(nn.Module):
     def forward(self, power: Tensor) -> Tensor:
         if power.dim() != 3 or power.shape[1] != self.n_bins:
             raise ValueError(f"expected a power spectrogram [B, {self.n_bins}, frames], got {tuple(power.shape)}")
-        x = torch.log(power.clamp_min(_LOG_FLOOR))
+        x = torch.log(power.clamp_min(LOG_FLOOR))
         h = self.inp(x - x.mean(dim=(1, 2), keepdim=True))
         for block in self.blocks:
             h = h + block(h)
@@ -71,8 +72,8 @@ class VocalMask(nn.Module):
 
 def mask_loss(mask: Tensor, mix_power: Tensor, vocal_power: Tensor) -> Tensor:
     """L1 between the masked mixture's and the vocal's compressed magnitudes, per bin and frame."""
-    estimate = (mask.square() * mix_power).clamp_min(_LOG_FLOOR) ** _COMPRESS
-    return (estimate - vocal_power.clamp_min(_LOG_FLOOR) ** _COMPRESS).abs().mean()
+    estimate = (mask.square() * mix_power).clamp_min(LOG_FLOOR) ** _COMPRESS
+    return (estimate - vocal_power.clamp_min(LOG_FLOOR) ** _COMPRESS).abs().mean()
 
 
 @dataclasses.dataclass
