@@ -730,7 +730,8 @@ def _train(
 def _build_with_separator(arch: str, kwargs: dict[str, Any], data: PreparedData, per_track: int,
                           params: Mapping[str, Any], seed: int) -> tuple[DetectorNet, SeparatorFit | None]:
     """The untrained detector; with ``params["separator"]`` a vocal separator is trained first on the
-    train split's stems (the dev split's scores it) and loaded, frozen, into its front end."""
+    train split's stems (the dev split's scores it) and loaded, frozen, into its front end. Its
+    arguments are added to ``kwargs``, the net_kwargs the card records, so the artifact rebuilds it."""
     options = params.get("separator")
     if not options:
         return build_net(arch, **kwargs), None
