@@ -145,6 +145,10 @@ def test_fit_eval_and_registry_levels_end_to_end(trained: dict[str, Path], tmp_p
     assert set(section["reference_levels_logit"]) == set(pd.read_parquet(out / "scores.parquet")["voice"])
     assert section["raw"]["eer"] == pytest.approx(metrics["eer"])  # the raw row is the report's own figure
     assert "## Per-artist normalisation" in (out / "report.md").read_text()
+    for metric in ("eer", "min_dcf"):  # the paired difference is of the section's own two figures
+        paired = section["normalised_minus_raw"][metric]
+        assert paired["difference"] == pytest.approx(section["normalised"][metric] - section["raw"][metric])
+        assert paired["difference_ci95"][0] <= paired["difference_ci95"][1]
     corr = section["level_vs_bona_fide_logit_correlation"]
     assert corr is None or -1.0 <= corr <= 1.0
 

@@ -105,6 +105,23 @@ def test_metrics_json_matches_metrics_module(report: tuple[Path, dict, pd.DataFr
     assert on_disk["splits"] == {"test": 321}
 
 
+def test_pooled_intervals_resample_voices_when_the_scores_name_them(
+    report: tuple[Path, dict, pd.DataFrame], tmp_path: Path
+) -> None:
+    out, metrics, scores = report
+    ci = metrics["intervals"]  # no voice column here: uploads are resampled one by one
+    assert (ci["resampled"], ci["n_clusters"], ci["n_resamples"]) == ("upload", 321, 1000)
+    assert ci["eer_ci95"][0] < metrics["eer"] < ci["eer_ci95"][1]
+    assert ci["min_dcf_ci95"][0] < metrics["min_dcf"] < ci["min_dcf_ci95"][1]
+    md = (out / "report.md").read_text()
+    assert "95 % interval" in md and "over the 321 uploads" in md and "trackguard eval detector-compare" in md
+
+    voiced = scores.assign(voice=[f"v{i % 9}" for i in range(len(scores))])
+    by_voice = write_detector_report(voiced, tmp_path, title="Voices", meta=META)["intervals"]
+    assert (by_voice["resampled"], by_voice["n_clusters"]) == ("voice", 9)
+    assert "over the 9 voices, each voice with all of its uploads" in (tmp_path / "report.md").read_text()
+
+
 def test_per_family_and_codec(report: tuple[Path, dict, pd.DataFrame]) -> None:
     out, metrics, scores = report
     fam = metrics["per_family_eer"]
@@ -148,7 +165,7 @@ def test_markdown_content(report: tuple[Path, dict, pd.DataFrame]) -> None:
     # counts sit next to every EER
     assert f"| fam-a | {metrics['per_family_eer']['fam-a']['eer']:.4f} | 30 | 201 |" in md
     assert "| flac | n/a | 0 | 1 |" in md
-    assert re.search(r"\| EER \| 0\.\d{4} \| raw logit \| 201 \| 120 \|", md)
+    assert re.search(r"\| EER \| 0\.\d{4} \| 0\.\d{4}–0\.\d{4} \| raw logit \| 201 \| 120 \|", md)
 
 
 def test_without_context(tmp_path: Path) -> None:

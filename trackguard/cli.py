@@ -261,6 +261,28 @@ def _eval_detector(a: argparse.Namespace) -> int:
     return 0
 
 
+def _eval_detector_compare(a: argparse.Namespace) -> int:
+    from models.compare_detectors import compare_detectors
+    from trackguard.reports.common import fmt, format_interval, json_safe, markdown_table
+
+    r = compare_detectors(Path(a.baseline), Path(a.candidate), baseline_column=a.baseline_column,
+                          candidate_column=a.candidate_column, n_resamples=a.resamples)
+    rows = []
+    for scope, diffs in (("pooled", r["pooled"]), *r["per_family"].items()):
+        for metric, d in diffs.items():
+            rows.append((scope, "EER" if metric == "eer" else "minDCF", fmt(d["baseline"]), fmt(d["candidate"]),
+                         fmt(d["difference"]), format_interval(d["difference_ci95"]), fmt(d["share_candidate_lower"])))
+    print(f"baseline:  {r['baseline']}\ncandidate: {r['candidate']}")
+    print(f"{r['n_uploads']} uploads scored by both ({r['n_bona_fide']} bona fide, {r['n_synthetic']} synthetic, "
+          f"{r['n_voices']} voices); only in baseline {r['uploads_only_in_baseline']}, only in candidate "
+          f"{r['uploads_only_in_candidate']}\n{r['method']}\n")
+    print(markdown_table(("scope", "metric", "baseline", "candidate", "candidate − baseline", "95 % interval",
+                          "share of resamples candidate lower"), rows))
+    if a.json:
+        Path(a.json).write_text(json.dumps(json_safe(r), indent=2, allow_nan=False) + "\n")
+    return 0
+
+
 def _eval_spam(a: argparse.Namespace) -> int:
     from models.eval_spam import evaluate_spam
     from trackguard.reports.common import fmt
@@ -286,8 +308,7 @@ def _eval_spam(a: argparse.Namespace) -> int:
 
 def _eval_voices(a: argparse.Namespace) -> int:
     from models.eval_voices import evaluate_voices
-    from trackguard.reports.common import fmt
-    from trackguard.reports.voices_report import format_interval
+    from trackguard.reports.common import fmt, format_interval
 
     home = Home.from_env()
     corpus = Path(a.corpus)
@@ -819,6 +840,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="score each upload's vocal stem instead of the upload (corpora made with `corpus make "
                         "--stems`): what the detector would do behind a perfect vocal separator")
     p.set_defaults(func=_eval_detector)
+
+    p = ev.add_parser("detector-compare", help="two `eval detector` reports of the same uploads: EER/minDCF "
+                                               "difference with a paired voice-bootstrap interval, pooled and "
+                                               "per family")
+    p.add_argument("baseline", help="report directory of `trackguard eval detector` (its scores.parquet)")
+    p.add_argument("candidate", help="report directory of the model to compare (the same corpus and split)")
+    p.add_argument("--baseline-column", default="logit",
+                   help="score column of the baseline (e.g. normalised_logit with --artist-references)")
+    p.add_argument("--candidate-column", default="logit", help="score column of the candidate")
+    p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
+    p.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    p.set_defaults(func=_eval_detector_compare)
 
     p = ev.add_parser("spam", help="spam report: PR-AUC, recall per spam type vs the rules baseline, importance, "
                                    "reasons")

@@ -31,6 +31,11 @@ DETECTOR_CELLS: list[tuple[str, str]] = [
     ("code", "from models.spoof_metrics import equal_error_rate, min_dcf\n"
              "y = scores['is_synthetic'].to_numpy(bool)\n"
              "print(f\"EER {equal_error_rate(y, scores['logit']):.4f}  minDCF {min_dcf(y, scores['logit']):.4f}\")\n"
+             "ci = metrics.get('intervals')  # reports written before the intervals have none\n"
+             "if ci:\n"
+             "    print(f\"95 % intervals ({ci['method']}, {ci['n_clusters']} {ci['resampled']}s resampled): \"\n"
+             "          f\"EER {ci['eer_ci95'][0]:.4f}-{ci['eer_ci95'][1]:.4f}, \"\n"
+             "          f\"minDCF {ci['min_dcf_ci95'][0]:.4f}-{ci['min_dcf_ci95'][1]:.4f}\")\n"
              "pd.DataFrame(metrics['per_family_eer']).T"),
     ("code", "from IPython.display import Image, display\n"
              "for name in ('det.png', 'calibration.png', 'context.png'):\n"

@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from models.bootstrap import paired_difference
 from models.spoof_metrics import equal_error_rate, min_dcf
-from trackguard.reports.common import fmt, markdown_table
+from trackguard.reports.common import fmt, format_interval, markdown_table
 
 NORMALISED_COLUMNS = ("normalised_logit", "normalised_probability")
 
@@ -41,9 +42,23 @@ def artist_norm_metrics(scores: pd.DataFrame, meta: Mapping[str, Any], p_spoof: 
         }
     norm = meta.get("artist_norm") or {}
     levels = norm.get("levels") or {}
-    return {**rows, "slope": norm.get("slope"), "anchor_logit": norm.get("anchor"),
+    return {**rows, "normalised_minus_raw": _paired(scores, labels, p_spoof, c_miss, c_fa),
+            "slope": norm.get("slope"), "anchor_logit": norm.get("anchor"),
             "levels_from": norm.get("levels_from"), "reference_levels_logit": levels,
             "level_vs_bona_fide_logit_correlation": level_correlation(scores, levels)}
+
+
+def _paired(scores: pd.DataFrame, labels: np.ndarray, p_spoof: float, c_miss: float,
+            c_fa: float) -> dict[str, Any]:
+    """Normalised − raw EER and minDCF on the same voice resamples (`models.bootstrap.paired_difference`)."""
+    groups = scores["voice"].astype(str).to_numpy() if "voice" in scores else None
+    raw, normalised = scores["logit"].to_numpy(np.float64), scores["normalised_logit"].to_numpy(np.float64)
+
+    def dcf(y: np.ndarray, x: np.ndarray) -> float:
+        return min_dcf(y, x, p_spoof, c_miss, c_fa)
+
+    return {name: paired_difference(labels, raw, normalised, metric, groups).as_dict()
+            for name, metric in (("eer", equal_error_rate), ("min_dcf", dcf))}
 
 
 def level_correlation(scores: pd.DataFrame, levels: Mapping[str, float]) -> float | None:
@@ -77,8 +92,19 @@ def artist_norm_section(m: Mapping[str, Any]) -> str | None:
         "uploads the verifier matches to an enrolled artist. Flag rate and recall are at the stored threshold."
         "\n\n" + markdown_table(("Scores", "EER (fraction)", "minDCF (fraction)", "Bona fide flag rate",
                                  "Recall", "Voices falsely flagged"), rows)
+        + _paired_text(a.get("normalised_minus_raw"))
         + (f"\n\nReference levels (logit), highest first: {level_text}." if level_text else "")
         + (f" Correlation over voices between the level and the mean logit of the voice's bona fide uploads: "
            f"{fmt(a['level_vs_bona_fide_logit_correlation'])}."
            if a.get("level_vs_bona_fide_logit_correlation") is not None else "")
     )
+
+
+def _paired_text(d: Mapping[str, Any] | None) -> str:
+    if not d:
+        return ""
+    parts = [f"{name} {fmt(r['difference'])} (95 % interval {format_interval(r['difference_ci95'])}; lower in "
+             f"{fmt(r['share_candidate_lower'])} of resamples)" for name, r in (("EER", d["eer"]),
+                                                                            ("minDCF", d["min_dcf"]))]
+    return ("\n\nNormalised minus raw, voices resampled with their uploads on the same resamples for both: "
+            + "; ".join(parts) + ".")

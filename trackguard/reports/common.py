@@ -88,3 +88,9 @@ def det_axes(ax: Axes, xlabel: str, ylabel: str) -> None:
     ax.plot(lim, lim, color="0.8", linewidth=0.8, zorder=0)  # EER line
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
+
+
+def format_interval(ci: Sequence[float | None]) -> str:
+    """"low–high" with ``fmt``'s precision; "–" when the interval is missing or NaN."""
+    low, high = ci
+    return "–" if low is None or high is None or np.isnan(low) else f"{fmt(low)}–{fmt(high)}"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from models.bootstrap import N_RESAMPLES, bootstrap_interval
 from models.spoof_metrics import (
     act_dcf,
     cllr,
@@ -35,7 +37,17 @@ from models.spoof_metrics import (
     operating_point,
 )
 from trackguard.reports.artist_norm_section import artist_norm_metrics, artist_norm_section
-from trackguard.reports.common import DET_CLIP, det_axes, fmt, json_safe, markdown_table, probit, require, save_figure
+from trackguard.reports.common import (
+    DET_CLIP,
+    det_axes,
+    fmt,
+    format_interval,
+    json_safe,
+    markdown_table,
+    probit,
+    require,
+    save_figure,
+)
 from trackguard.reports.score_structure import per_group, score_structure_metrics, score_structure_section
 
 SCORE_COLUMNS = ("upload_id", "is_synthetic", "generator_family", "codec", "logit", "probability")
@@ -149,6 +161,7 @@ def detector_metrics(
         "eer": eer,
         "eer_threshold_logit": eer_threshold,
         "min_dcf": min_dcf(labels, logits, costs.p_spoof, costs.c_miss, costs.c_fa),
+        "intervals": pooled_intervals(scores, costs),
         "act_dcf": act_dcf(labels, probs, costs.p_spoof, costs.c_miss, costs.c_fa, costs.train_prior),
         "cllr_bits": cllr(labels, llr),
         "min_cllr_bits": min_cllr(labels, logits),
@@ -164,6 +177,20 @@ def detector_metrics(
         "pooling": None if pooling is None else _pooling_records(pooling, meta.get("pooling_k")),
         "artist_norm": artist_norm_metrics(scores, meta, costs.p_spoof, costs.c_miss, costs.c_fa),
     }
+
+
+def pooled_intervals(scores: pd.DataFrame, costs: CostModel, n_resamples: int = N_RESAMPLES) -> dict[str, Any]:
+    """95 % intervals of the pooled EER and minDCF: voices resampled with their uploads (`models.bootstrap`);
+    uploads one by one when the scores name no voice."""
+    labels = scores["is_synthetic"].to_numpy(dtype=bool)
+    logits = scores["logit"].to_numpy(dtype=np.float64)
+    groups = scores["voice"].astype(str).to_numpy() if "voice" in scores.columns else None
+    dcf = partial(min_dcf, p_spoof=costs.p_spoof, c_miss=costs.c_miss, c_fa=costs.c_fa)
+    eer = bootstrap_interval(labels, logits, equal_error_rate, groups, n_resamples=n_resamples)
+    cost = bootstrap_interval(labels, logits, dcf, groups, n_resamples=n_resamples)
+    return {"method": "percentile bootstrap", "resampled": "voice" if groups is not None else "upload",
+            "n_clusters": eer.n_clusters, "n_resamples": n_resamples, "n_resamples_with_both_classes": eer.n_resamples,
+            "seed": 0, "eer_ci95": [eer.low, eer.high], "min_dcf_ci95": [cost.low, cost.high]}
 
 
 def family_labels(scores: pd.DataFrame) -> pd.Series:
@@ -370,19 +397,29 @@ def _header_section(m: Mapping[str, Any], title: str, meta: Mapping[str, Any]) -
 
 def _pooled_section(m: Mapping[str, Any]) -> str:
     nb, ns = m["n_bona_fide"], m["n_synthetic"]
+    ci = m["intervals"]
     rows = [
-        ("EER", m["eer"], "raw logit", nb, ns),
-        ("minDCF", m["min_dcf"], "raw logit, best threshold", nb, ns),
-        ("actDCF", m["act_dcf"], "calibrated probability, Bayes threshold", nb, ns),
-        ("Cllr (bits)", m["cllr_bits"], "calibrated probability", nb, ns),
-        ("minCllr (bits)", m["min_cllr_bits"], "raw logit after PAV", nb, ns),
+        ("EER", m["eer"], format_interval(ci["eer_ci95"]), "raw logit", nb, ns),
+        ("minDCF", m["min_dcf"], format_interval(ci["min_dcf_ci95"]), "raw logit, best threshold", nb, ns),
+        ("actDCF", m["act_dcf"], "", "calibrated probability, Bayes threshold", nb, ns),
+        ("Cllr (bits)", m["cllr_bits"], "", "calibrated probability", nb, ns),
+        ("minCllr (bits)", m["min_cllr_bits"], "", "raw logit after PAV", nb, ns),
     ]
     seen = m["seen_families_eer"]
     if seen is not None:
-        rows.insert(1, ("EER, seen families only", seen["eer"], "raw logit, held-out family's clones left out", nb,
-                        seen["n_synthetic"]))
-    header = ("Metric", "Value (fraction; Cllr in bits)", "Scored on", "n bona fide", "n synthetic")
-    return "## Pooled metrics\n\n" + markdown_table(header, rows)
+        rows.insert(1, ("EER, seen families only", seen["eer"], "", "raw logit, held-out family's clones left out",
+                        nb, seen["n_synthetic"]))
+    header = ("Metric", "Value (fraction; Cllr in bits)", "95 % interval", "Scored on", "n bona fide", "n synthetic")
+    return "## Pooled metrics\n\n" + markdown_table(header, rows) + "\n\n" + _interval_note(ci)
+
+
+def _interval_note(ci: Mapping[str, Any]) -> str:
+    unit = "voices" if ci["resampled"] == "voice" else "uploads"
+    together = ", each voice with all of its uploads" if ci["resampled"] == "voice" else ""
+    return (f"Intervals: {ci['method']} over the {ci['n_clusters']} {unit}{together} ({ci['n_resamples']} "
+            f"resamples, seed {ci['seed']}; {ci['n_resamples_with_both_classes']} held both classes). Two models "
+            "whose intervals overlap may still differ: compare them on the same uploads with "
+            "`trackguard eval detector-compare`.")
 
 
 def _family_section(m: Mapping[str, Any]) -> str:

@@ -31,7 +31,17 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from models.spoof_metrics import det_curve, eer_with_threshold
-from trackguard.reports.common import DET_CLIP, det_axes, fmt, json_safe, markdown_table, probit, require, save_figure
+from trackguard.reports.common import (
+    DET_CLIP,
+    det_axes,
+    fmt,
+    format_interval,
+    json_safe,
+    markdown_table,
+    probit,
+    require,
+    save_figure,
+)
 
 TRIAL_COLUMNS = ("upload_id", "artist_id", "voice_artist_id", "is_target", "kind", "a_cappella",
                  "vocal_to_accompaniment_db", "condition", "voice_enrolled", "raw")
@@ -441,11 +451,6 @@ def _level_section(m: Mapping[str, Any]) -> str:
     return (f"## By exact accompaniment level ({SCORE_NAMES[col]})\n\n"
             + markdown_table(("Vocal over accompaniment", "n uploads", "n target", "n impostor", "EER",
                               "mean target score", "mean impostor score"), rows))
-
-
-def format_interval(ci: Sequence[float | None]) -> str:
-    low, high = ci
-    return "–" if low is None or high is None or np.isnan(low) else f"{fmt(low)}–{fmt(high)}"
 
 
 def _operating_section(m: Mapping[str, Any]) -> str:
