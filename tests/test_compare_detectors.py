@@ -85,3 +85,11 @@ def test_cli_prints_the_table_and_writes_json(tmp_path: Path, capsys: pytest.Cap
     figures = json.loads(out.read_text())
     assert figures["candidate"].endswith("(normalised_logit)") and figures["pooled"]["eer"]["n_resamples"] == 200
     assert figures["pooled"]["eer"]["difference"] <= 0
+
+
+def test_intervals_with_a_negative_end_are_written_with_to() -> None:
+    from trackguard.reports.common import format_interval
+
+    assert format_interval([-0.05, 0.03]) == "-0.0500 to 0.0300"  # "-0.0500–0.0300" reads as a range of negatives
+    assert format_interval([0.01, 0.2]) == "0.0100–0.2000"
+    assert format_interval([None, 0.2]) == "–" and format_interval([float("nan"), 0.2]) == "–"

@@ -91,6 +91,9 @@ def det_axes(ax: Axes, xlabel: str, ylabel: str) -> None:
 
 
 def format_interval(ci: Sequence[float | None]) -> str:
-    """"low–high" with ``fmt``'s precision; "–" when the interval is missing or NaN."""
+    """"low–high" with ``fmt``'s precision ("low to high" when low is negative, so its minus sign reads
+    clearly); "–" when the interval is missing or NaN."""
     low, high = ci
-    return "–" if low is None or high is None or np.isnan(low) else f"{fmt(low)}–{fmt(high)}"
+    if low is None or high is None or np.isnan(low):
+        return "–"
+    return f"{fmt(low)} to {fmt(high)}" if low < 0 else f"{fmt(low)}–{fmt(high)}"
