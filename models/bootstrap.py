@@ -84,7 +84,8 @@ def resampled_metrics(labels: ArrayLike, score_sets: Sequence[ArrayLike], metric
     if any(s.shape != y.shape for s in sets):
         raise ValueError("every score set needs one score per label")
     rows = []
-    for idx in cluster_resamples(cluster_members(groups, y.size), n_resamples, seed):
+    members = cluster_members(groups, y.size)
+    for idx in cluster_resamples(members, n_resamples if members else 0, seed):
         yy = y[idx]
         if yy.all() or not yy.any():
             continue

@@ -101,6 +101,11 @@ def test_paired_difference_finds_a_better_candidate_that_separate_intervals_woul
     assert worse.difference > 0 and worse.low >= 0.0
 
 
+def test_no_scores_give_no_resamples() -> None:
+    empty = bootstrap_interval(np.zeros(0, bool), np.zeros(0), lambda a, b: 0.0, np.zeros(0, str), n_resamples=10)
+    assert empty.n_resamples == 0 and np.isnan(empty.low)
+
+
 def test_groups_must_match_the_scores() -> None:
     with pytest.raises(ValueError, match="one entry per score"):
         bootstrap_interval([True, False], [1.0, 0.0], equal_error_rate, ["a"])
