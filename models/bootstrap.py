@@ -76,21 +76,36 @@ def cluster_resamples(members: Sequence[np.ndarray], n_resamples: int, seed: int
         yield np.concatenate([members[i] for i in rng.integers(0, k, size=k)])
 
 
-def resampled_metrics(labels: ArrayLike, score_sets: Sequence[ArrayLike], metric: Metric,
-                      groups: ArrayLike | None = None, n_resamples: int = N_RESAMPLES, seed: int = 0) -> np.ndarray:
-    """[usable resamples, len(score_sets)]: ``metric`` of each score set on each resample holding both classes."""
+def has_both_classes(labels: np.ndarray) -> bool:
+    """Whether EER-like metrics are defined: at least one bona fide and one synthetic label."""
+    return bool(labels.any() and not labels.all())
+
+
+def _prepare(labels: ArrayLike, score_sets: Sequence[ArrayLike],
+             groups: ArrayLike | None) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
+    """Labels, score sets as float arrays, and the clusters' members (computed once per call)."""
     y = np.asarray(labels, dtype=bool)
     sets = [np.asarray(s, dtype=np.float64) for s in score_sets]
     if any(s.shape != y.shape for s in sets):
         raise ValueError("every score set needs one score per label")
+    return y, sets, cluster_members(groups, y.size)
+
+
+def _draws(y: np.ndarray, sets: Sequence[np.ndarray], metric: Metric, members: Sequence[np.ndarray],
+           n_resamples: int, seed: int) -> np.ndarray:
     rows = []
-    members = cluster_members(groups, y.size)
     for idx in cluster_resamples(members, n_resamples if members else 0, seed):
         yy = y[idx]
-        if yy.all() or not yy.any():
-            continue
-        rows.append([metric(yy, s[idx]) for s in sets])
+        if has_both_classes(yy):
+            rows.append([metric(yy, s[idx]) for s in sets])
     return np.array(rows, dtype=np.float64).reshape(-1, len(sets))
+
+
+def resampled_metrics(labels: ArrayLike, score_sets: Sequence[ArrayLike], metric: Metric,
+                      groups: ArrayLike | None = None, n_resamples: int = N_RESAMPLES, seed: int = 0) -> np.ndarray:
+    """[usable resamples, len(score_sets)]: ``metric`` of each score set on each resample holding both classes."""
+    y, sets, members = _prepare(labels, score_sets, groups)
+    return _draws(y, sets, metric, members, n_resamples, seed)
 
 
 def _percentiles(values: np.ndarray, level: float) -> tuple[float, float]:
@@ -101,26 +116,30 @@ def _percentiles(values: np.ndarray, level: float) -> tuple[float, float]:
     return float(low), float(high)
 
 
+def metric_or_nan(metric: Metric, labels: ArrayLike, scores: ArrayLike) -> float:
+    """The metric of both classes, or NaN on a one-class set (a tiny split may lack clones)."""
+    y = np.asarray(labels, dtype=bool)
+    return float(metric(y, np.asarray(scores, dtype=np.float64))) if has_both_classes(y) else float("nan")
+
+
 def bootstrap_interval(labels: ArrayLike, scores: ArrayLike, metric: Metric, groups: ArrayLike | None = None, *,
                        n_resamples: int = N_RESAMPLES, level: float = LEVEL, seed: int = 0) -> BootstrapInterval:
-    """The metric with its percentile interval over cluster resamples (clusters: ``groups``, e.g. voices)."""
-    y = np.asarray(labels, dtype=bool)
-    draws = resampled_metrics(y, [scores], metric, groups, n_resamples, seed)[:, 0]
+    """The metric with its percentile interval over cluster resamples (clusters: ``groups``, e.g. voices).
+    Without both classes the estimate and the interval are NaN."""
+    y, sets, members = _prepare(labels, [scores], groups)
+    draws = _draws(y, sets, metric, members, n_resamples, seed)[:, 0]
     low, high = _percentiles(draws, level)
-    estimate = metric(y, np.asarray(scores, dtype=np.float64))
-    return BootstrapInterval(float(estimate), low, high, int(draws.size), len(cluster_members(groups, y.size)))
+    return BootstrapInterval(metric_or_nan(metric, y, sets[0]), low, high, int(draws.size), len(members))
 
 
 def paired_difference(labels: ArrayLike, baseline: ArrayLike, candidate: ArrayLike, metric: Metric,
                       groups: ArrayLike | None = None, *, n_resamples: int = N_RESAMPLES, level: float = LEVEL,
                       seed: int = 0) -> PairedDifference:
     """candidate − baseline of ``metric``, both scored on the same resamples, with its percentile interval."""
-    y = np.asarray(labels, dtype=bool)
-    draws = resampled_metrics(y, [baseline, candidate], metric, groups, n_resamples, seed)
+    y, sets, members = _prepare(labels, [baseline, candidate], groups)
+    draws = _draws(y, sets, metric, members, n_resamples, seed)
     diff = draws[:, 1] - draws[:, 0]
     low, high = _percentiles(diff, level)
-    base = metric(y, np.asarray(baseline, dtype=np.float64))
-    cand = metric(y, np.asarray(candidate, dtype=np.float64))
+    base, cand = (metric_or_nan(metric, y, s) for s in sets)
     share = float((diff < 0).mean()) if diff.size else float("nan")
-    return PairedDifference(float(base), float(cand), float(cand - base), low, high, share, int(diff.size),
-                            len(cluster_members(groups, y.size)))
+    return PairedDifference(base, cand, cand - base, low, high, share, int(diff.size), len(members))

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.bootstrap import N_RESAMPLES, paired_difference
+from models.bootstrap import N_RESAMPLES, has_both_classes, paired_difference
 from models.spoof_metrics import equal_error_rate, min_dcf
 
 SCORES_FILE = "scores.parquet"
@@ -51,12 +51,22 @@ def paired_table(baseline: pd.DataFrame, candidate: pd.DataFrame, base_col: str,
     return table
 
 
+def paired_eer_min_dcf(labels: np.ndarray, baseline: np.ndarray, candidate: np.ndarray,
+                       groups: np.ndarray | None = None, *, n_resamples: int = N_RESAMPLES, p_spoof: float = 0.05,
+                       c_miss: float = 1.0, c_fa: float = 10.0) -> dict[str, dict[str, Any]]:
+    """``paired_difference`` of EER and of minDCF (with these costs), keyed "eer" and "min_dcf"."""
+
+    def dcf(y: np.ndarray, x: np.ndarray) -> float:
+        return min_dcf(y, x, p_spoof, c_miss, c_fa)
+
+    return {name: paired_difference(labels, baseline, candidate, metric, groups, n_resamples=n_resamples).as_dict()
+            for name, metric in (("eer", equal_error_rate), ("min_dcf", dcf))}
+
+
 def _differences(table: pd.DataFrame, n_resamples: int) -> dict[str, Any]:
-    y = table["is_synthetic"].to_numpy(dtype=bool)
     groups = None if table["voice"].isna().all() else table["voice"].to_numpy()
-    base, cand = table["baseline"].to_numpy(np.float64), table["candidate"].to_numpy(np.float64)
-    return {name: paired_difference(y, base, cand, metric, groups, n_resamples=n_resamples).as_dict()
-            for name, metric in (("eer", equal_error_rate), ("min_dcf", min_dcf))}
+    return paired_eer_min_dcf(table["is_synthetic"].to_numpy(dtype=bool), table["baseline"].to_numpy(np.float64),
+                              table["candidate"].to_numpy(np.float64), groups, n_resamples=n_resamples)
 
 
 def compare_detectors(baseline_dir: Path, candidate_dir: Path, *, baseline_column: str = "logit",
@@ -65,7 +75,7 @@ def compare_detectors(baseline_dir: Path, candidate_dir: Path, *, baseline_colum
     base, cand = load_scores(baseline_dir, baseline_column), load_scores(candidate_dir, candidate_column)
     table = paired_table(base, cand, baseline_column, candidate_column)
     y = table["is_synthetic"].to_numpy(dtype=bool)
-    if y.all() or not y.any():
+    if not has_both_classes(y):
         raise ValueError("the shared uploads hold only one class: nothing to compare")
     families = {}
     for fam in sorted(table["family"].dropna().unique()):

@@ -60,7 +60,7 @@ from torch import Tensor
 
 from features.io import file_identity
 from models.artifact import ArtifactCard, save_card
-from models.bootstrap import bootstrap_interval
+from models.bootstrap import bootstrap_interval, metric_or_nan
 from models.calibration import fit_platt
 from models.detector import WEIGHTS_FILE, calibrate, score_windows, topk_mean
 from models.detector_nets import LCNN, DetectorNet, build_net, count_parameters, lcnn_stft, place
@@ -383,12 +383,6 @@ def _voice_adversary(net: DetectorNet, data: TrainingSet, weight: float, device:
 # ---------------------------------------------------------------- calibration and metrics
 
 
-def _defined(metric: Any, y: np.ndarray, s: np.ndarray) -> float:
-    """A metric of both classes, or NaN on a one-class set (a tiny split may lack clones)."""
-    y = np.asarray(y, dtype=bool)
-    return float(metric(y, s)) if y.any() and not y.all() else math.nan
-
-
 def threshold_for_false_flag_rate(bona_fide_scores: np.ndarray, target: float) -> float:
     """Lowest threshold that flags (score >= threshold) at most ``target`` of the bona fide scores.
 
@@ -413,8 +407,8 @@ def operating_point(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str,
 
 def split_metrics(y: np.ndarray, logits: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, Any]:
     return {
-        "eer": _defined(equal_error_rate, y, logits),
-        "min_dcf": _defined(min_dcf, y, logits),
+        "eer": metric_or_nan(equal_error_rate, y, logits),
+        "min_dcf": metric_or_nan(min_dcf, y, logits),
         "n_bona_fide": int((~y).sum()),
         "n_synthetic": int(y.sum()),
         **operating_point(y, p, threshold),
@@ -428,7 +422,7 @@ def per_family_eer(tracks: pd.DataFrame, logits: np.ndarray) -> dict[str, float]
     out = {}
     for name in sorted(set(fam[y])):
         mask = ~y | (fam == name)
-        out[name] = _defined(equal_error_rate, y[mask], logits[mask])
+        out[name] = metric_or_nan(equal_error_rate, y[mask], logits[mask])
     return out
 
 
@@ -586,9 +580,7 @@ def prepare_data(
 
 def _voice_interval(labels: np.ndarray, logits: np.ndarray, tracks: pd.DataFrame) -> list[float]:
     """95 % interval of the test EER with voices resampled (`models.bootstrap`): the test split holds few
-    voices, and the card should say how far its EER can be trusted."""
-    if labels.all() or not labels.any():
-        return [math.nan, math.nan]
+    voices, and the card should say how far its EER can be trusted. NaN when test lacks a class."""
     ci = bootstrap_interval(labels, logits, equal_error_rate, tracks["artist"].astype(str).to_numpy())
     return [ci.low, ci.high]
 

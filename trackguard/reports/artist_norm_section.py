@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.bootstrap import paired_difference
+from models.compare_detectors import paired_eer_min_dcf
 from models.spoof_metrics import equal_error_rate, min_dcf
-from trackguard.reports.common import fmt, format_interval, markdown_table
+from trackguard.reports.common import fmt, format_interval, markdown_table, voice_groups
 
 NORMALISED_COLUMNS = ("normalised_logit", "normalised_probability")
 
@@ -51,14 +51,9 @@ def artist_norm_metrics(scores: pd.DataFrame, meta: Mapping[str, Any], p_spoof: 
 def _paired(scores: pd.DataFrame, labels: np.ndarray, p_spoof: float, c_miss: float,
             c_fa: float) -> dict[str, Any]:
     """Normalised − raw EER and minDCF on the same voice resamples (`models.bootstrap.paired_difference`)."""
-    groups = scores["voice"].astype(str).to_numpy() if "voice" in scores else None
     raw, normalised = scores["logit"].to_numpy(np.float64), scores["normalised_logit"].to_numpy(np.float64)
-
-    def dcf(y: np.ndarray, x: np.ndarray) -> float:
-        return min_dcf(y, x, p_spoof, c_miss, c_fa)
-
-    return {name: paired_difference(labels, raw, normalised, metric, groups).as_dict()
-            for name, metric in (("eer", equal_error_rate), ("min_dcf", dcf))}
+    return paired_eer_min_dcf(labels, raw, normalised, voice_groups(scores), p_spoof=p_spoof, c_miss=c_miss,
+                              c_fa=c_fa)
 
 
 def level_correlation(scores: pd.DataFrame, levels: Mapping[str, float]) -> float | None:

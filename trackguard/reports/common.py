@@ -97,3 +97,9 @@ def format_interval(ci: Sequence[float | None]) -> str:
     if low is None or high is None or np.isnan(low):
         return "–"
     return f"{fmt(low)} to {fmt(high)}" if low < 0 else f"{fmt(low)}–{fmt(high)}"
+
+
+def voice_groups(scores: pd.DataFrame) -> np.ndarray | None:
+    """Each row's voice, the bootstrap's cluster (`models.bootstrap`); None when the scores name no voice, so
+    rows are resampled one by one."""
+    return scores["voice"].astype(str).to_numpy() if "voice" in scores.columns else None

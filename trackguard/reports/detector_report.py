@@ -47,6 +47,7 @@ from trackguard.reports.common import (
     probit,
     require,
     save_figure,
+    voice_groups,
 )
 from trackguard.reports.score_structure import per_group, score_structure_metrics, score_structure_section
 
@@ -184,7 +185,7 @@ def pooled_intervals(scores: pd.DataFrame, costs: CostModel, n_resamples: int = 
     uploads one by one when the scores name no voice."""
     labels = scores["is_synthetic"].to_numpy(dtype=bool)
     logits = scores["logit"].to_numpy(dtype=np.float64)
-    groups = scores["voice"].astype(str).to_numpy() if "voice" in scores.columns else None
+    groups = voice_groups(scores)
     dcf = partial(min_dcf, p_spoof=costs.p_spoof, c_miss=costs.c_miss, c_fa=costs.c_fa)
     eer = bootstrap_interval(labels, logits, equal_error_rate, groups, n_resamples=n_resamples)
     cost = bootstrap_interval(labels, logits, dcf, groups, n_resamples=n_resamples)
