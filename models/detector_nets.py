@@ -338,8 +338,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 16, 64])
     ap.add_argument("--frontend", default=None, help="LCNN front end: logmel, linspec or lfcc")
+    ap.add_argument("--channels", default=None, help="LCNN channels per stage, e.g. 16,32,48,64")
     a = ap.parse_args(argv)
-    kwargs = {"frontend": a.frontend} if a.frontend else {}
+    kwargs: dict[str, Any] = {"frontend": a.frontend} if a.frontend else {}
+    if a.channels:
+        kwargs["channels"] = tuple(int(c) for c in a.channels.split(","))
     print(json.dumps(benchmark(a.arch, a.device, batch_sizes=a.batch_sizes, **kwargs), indent=2))
     return 0
 

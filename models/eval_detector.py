@@ -6,7 +6,13 @@ and unseen voices) is scored, so nothing it was trained or calibrated on is
 counted; ``split="all"`` scores every such upload and is meant for a corpus the
 model never saw (another seed); ``split="unseen-voices"`` scores, of another seed's
 corpus, only the uploads sung by voices the model did not train on (corpora of every
-seed share one voice catalogue, so "all" would count the training voices' new songs).
+seed share one voice catalogue, so "all" would count the training voices' new songs), less
+any upload of an ``--extra-corpus`` that it calibrated on (a dev voice's).
+
+Several corpora pool into one report (`Source`: a corpus and the split taken from it):
+more songs per voice than one seed holds. Their upload ids are prefixed with the corpus
+directory's name, as `train detector` prefixes an extra corpus's, and the bootstrap still
+resamples voices, each with its uploads from every corpus.
 
 Scoring follows `models.detector.WindowDetector`: the best vocal-activity windows,
 a top-k mean of their logits, the stored calibration. Accuracy vs context repeats
@@ -45,6 +51,24 @@ from trackguard.home import Home
 CONTEXT_WINDOWS = (1, 2, 4, 8)
 POOLING_K = (1, 2, 3, 5, 8)  # 1: the most synthetic-looking window alone; the window budget: the plain mean
 UNSEEN_VOICES = "unseen-voices"
+SPLITS = ("test", "dev", "all", UNSEEN_VOICES)
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """One corpus of an evaluation and the split scored from it."""
+
+    corpus_dir: Path
+    split: str
+
+    @classmethod
+    def parse(cls, text: str, default_split: str) -> Source:
+        """``DIR`` or ``DIR:SPLIT`` (``SPLIT`` one of `SPLITS`; otherwise the colon is part of the path)."""
+        head, _, tail = text.rpartition(":")
+        return cls(Path(head), tail) if head and tail in SPLITS else cls(Path(text), default_split)
+
+    def describe(self) -> str:
+        return f"{self.corpus_dir} ({self.split})"
 
 
 def covered_seconds(starts: np.ndarray, win_s: float) -> float:
@@ -66,6 +90,7 @@ def select_tracks(corpus_dir: Path, artifact_dir: Path, split: str, on_stems: bo
         tracks = with_stems(tracks, corpus_dir)
     if split == UNSEEN_VOICES:
         tracks = tracks[~tracks["artist"].isin(train_voices(artifact_dir))]
+        tracks = tracks[~_calibrated_on(tracks.index, corpus_dir, artifact_dir)]
     elif split != "all":
         ids = set(load_split(artifact_dir).get(split, []))
         tracks = tracks[tracks.index.isin(ids)]
@@ -75,6 +100,30 @@ def select_tracks(corpus_dir: Path, artifact_dir: Path, split: str, on_stems: bo
     codecs = [_codec(uri, fmt) for uri, fmt in zip(tracks["audio_uri"], formats, strict=True)]
     return tracks.assign(codec=codecs, genre=_column(manifest, "genre", tracks.index),
                          vocal_style=_column(labels, "vocal_style", tracks.index), mix=_mix(labels, tracks.index))
+
+
+def _calibrated_on(ids: pd.Index, corpus_dir: Path, artifact_dir: Path) -> np.ndarray:
+    """Which uploads the artifact used as an ``--extra-corpus``'s train or dev material (split.json holds
+    those ids prefixed with the corpus directory's name)."""
+    split = load_split(artifact_dir)
+    seen = set(split.get("train", [])) | set(split.get("dev", []))
+    prefix = f"{Path(corpus_dir).resolve().name}/"
+    return np.array([prefix + str(i) in seen for i in ids], dtype=bool)
+
+
+def select_sources(sources: Sequence[Source], artifact_dir: Path, on_stems: bool = False) -> pd.DataFrame:
+    """`select_tracks` of each source, with a ``corpus`` column; with several, ids are prefixed by corpus."""
+    names = [s.corpus_dir.resolve().name for s in sources]
+    if len(set(names)) < len(names):
+        raise ValueError(f"corpora to pool need distinct directory names (their ids are prefixed by them): {names}")
+    parts = []
+    for source, name in zip(sources, names, strict=True):
+        tracks = select_tracks(source.corpus_dir, artifact_dir, source.split, on_stems).assign(corpus=name)
+        if len(sources) > 1:
+            tracks.index = f"{name}/" + tracks.index.astype(str)
+            tracks["twin"] = tracks["twin"].map(lambda t, n=name: f"{n}/{t}" if isinstance(t, str) else None)
+        parts.append(tracks)
+    return pd.concat(parts) if len(parts) > 1 else parts[0]
 
 
 def _mix(labels: pd.DataFrame, ids: pd.Index) -> list[str | None]:
@@ -154,13 +203,14 @@ class ScoredTracks:
     artist_norm: dict[str, Any] | None = None  # slope, anchor, levels (with --artist-references)
 
 
-def score_tracks(artifact_dir: Path, corpus_dir: Path, split: str = "test",
+def score_tracks(artifact_dir: Path, sources: Sequence[Source],
                  contexts: Sequence[int] = CONTEXT_WINDOWS, artist_references: bool = False,
                  on_stems: bool = False) -> ScoredTracks:
+    """Score every source's selected uploads; ``artist_references``: levels from the first corpus's references."""
     model = load_detector(artifact_dir, "cpu")
     spec = model.card.spec
     k, max_windows = int(spec["pooling_k"]), int(spec["max_windows"])
-    tracks = select_tracks(corpus_dir, artifact_dir, split, on_stems)
+    tracks = select_sources(sources, artifact_dir, on_stems)
     cache = Home.from_env().cache / "detector-windows"
     n_windows = max(max_windows, max(contexts))  # decoded and scored once; contexts and pooling reuse them
     tracks, windows, failed = load_windows(tracks, cache, spec, n_windows, None)
@@ -171,13 +221,14 @@ def score_tracks(artifact_dir: Path, corpus_dir: Path, split: str = "test",
     scores = pd.DataFrame({
         "upload_id": tracks.index, "is_synthetic": y, "generator_family": tracks["family"].where(y, None),
         "codec": tracks["codec"].to_numpy(), "voice": tracks["artist"].astype(str).to_numpy(),
-        "logit": logits, "probability": probs, "split": split,
+        "logit": logits, "probability": probs, "corpus": tracks["corpus"].to_numpy(dtype=object),
+        "split": tracks["corpus"].map({s.corpus_dir.resolve().name: s.split for s in sources}).to_numpy(dtype=object),
         "twin_upload_id": tracks["twin"].where(tracks["twin"].notna(), None).to_numpy(dtype=object),
         "genre": tracks["genre"].to_numpy(dtype=object), "vocal_style": tracks["vocal_style"].to_numpy(dtype=object),
         "mix": tracks["mix"].to_numpy(dtype=object),
     })
     ctx = context_table(per_track, windows, y, k, float(spec["win_s"]), contexts)
-    norm_meta = normalise_by_artist(scores, model, corpus_dir) if artist_references else None
+    norm_meta = normalise_by_artist(scores, model, sources[0].corpus_dir) if artist_references else None
     return ScoredTracks(scores, ctx, pooling_table(per_track, y, max_windows), model.card, failed, norm_meta)
 
 
@@ -198,20 +249,22 @@ def normalise_by_artist(scores: pd.DataFrame, model: LoadedDetector, corpus_dir:
             "levels_from": f"the reference recordings in {corpus_dir}/references of each scored voice"}
 
 
-def evaluate_detector(artifact_dir: Path, corpus_dir: Path, out_dir: Path, split: str = "test",
+def evaluate_detector(artifact_dir: Path, corpus_dir: Path | Sequence[Source], out_dir: Path, split: str = "test",
                       artist_references: bool = False, on_stems: bool = False) -> dict[str, Any]:
+    """Write the report of ``artifact_dir`` on one corpus's ``split``, or on several `Source` records pooled."""
     from trackguard.reports.detector_report import write_detector_report
 
-    scored = score_tracks(Path(artifact_dir), Path(corpus_dir), split, artist_references=artist_references,
-                          on_stems=on_stems)
+    sources = [Source(Path(corpus_dir), split)] if isinstance(corpus_dir, str | Path) else list(corpus_dir)
+    scored = score_tracks(Path(artifact_dir), sources, artist_references=artist_references, on_stems=on_stems)
     scores, card = scored.scores, scored.card
     what = "vocal stems of the vocal uploads (oracle separation)" if on_stems else "vocal uploads"
+    corpora = (f"synthetic corpus at {sources[0].corpus_dir}, {sources[0].split} split" if len(sources) == 1 else
+               "synthetic corpora pooled: " + ", ".join(s.describe() for s in sources))
     meta = {
         "model_id": card.model_id, "threshold": card.threshold,
-        "data": f"synthetic corpus at {corpus_dir}, {split} split ({len(scores)} {what})",
-        "command": f"trackguard eval detector --artifact {artifact_dir} --corpus {corpus_dir} --out {out_dir} "
-                   f"--split {split}" + (" --artist-references" if artist_references else "")
-                   + (" --on-stems" if on_stems else ""),
+        "data": f"{corpora} ({len(scores)} {what})",
+        "command": f"trackguard eval detector --artifact {artifact_dir} {_corpus_options(sources)} --out {out_dir}"
+                   + (" --artist-references" if artist_references else "") + (" --on-stems" if on_stems else ""),
         "heldout_family": card.metrics.get("holdout_family"),
         "training_data": card.training_data,
         "undecodable_uploads": scored.undecodable,
@@ -223,3 +276,10 @@ def evaluate_detector(artifact_dir: Path, corpus_dir: Path, out_dir: Path, split
     return write_detector_report(scores, out_dir, title=f"Synthetic-voice detector evaluation: {card.model_id}",
                                  meta={**meta, "pooling_k": int(card.spec["pooling_k"])}, context=scored.context,
                                  pooling=scored.pooling)
+
+
+def _corpus_options(sources: Sequence[Source]) -> str:
+    """The command-line options that select ``sources`` (one split for all: ``--split``; else per corpus)."""
+    if len({s.split for s in sources}) == 1:
+        return " ".join(f"--corpus {s.corpus_dir}" for s in sources) + f" --split {sources[0].split}"
+    return " ".join(f"--corpus {s.corpus_dir}:{s.split}" for s in sources)

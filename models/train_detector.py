@@ -798,6 +798,8 @@ def _command(corpus_dir: Path, out_dir: Path, epochs: int, seed: int, holdout_fa
     for option in ("frontend", "feature_norm", "spoof_head"):
         value = (net_kwargs or {}).get(option)
         cmd += f" --{option.replace('_', '-')} {value}" if value else ""
+    channels = (net_kwargs or {}).get("channels")
+    cmd += " --channels " + ",".join(str(c) for c in channels) if channels else ""
     weight = float(params.get("voice_adversary_weight", 0.0))
     cmd += f" --voice-adversary {weight:g}" if weight > 0 else ""
     pair_frac = params.get("pair_frac", TRAIN_DEFAULTS["pair_frac"])

@@ -116,3 +116,22 @@ def test_recorded_command_replays_the_new_training_options() -> None:
     assert _detector_train_params(plain) is None
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train", "detector", "--corpus", "c", "--pair-frac", "1.5"])
+
+
+def test_lcnn_width_is_a_command_line_choice_that_the_card_replays() -> None:
+    from models.detector_nets import build_net, count_parameters
+    from trackguard.cli import build_parser
+
+    a = build_parser().parse_args(["train", "detector", "--corpus", "c", "--channels", "16,32,48,64"])
+    assert a.channels == (16, 32, 48, 64)
+    params: dict[str, Any] = {"augment": {"p_codec": 0.5}, "init": None, "extra_corpora": []}
+    cmd = _command(Path("c11"), Path("out"), 8, 0, None, params, "lcnn", {"channels": a.channels})
+    assert build_parser().parse_args(cmd.split()[1:]).channels == (16, 32, 48, 64)
+    assert "--channels" not in _command(Path("c11"), Path("out"), 8, 0, None, params, "lcnn")
+    wide, default = build_net("lcnn", channels=a.channels), build_net("lcnn")
+    assert count_parameters(wide) > 2 * count_parameters(default)
+    with torch.inference_mode():
+        assert wide(torch.randn(2, 16000)).spoof.shape == (2,)
+    for bad in ("16", "16,x", "0,16"):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["train", "detector", "--corpus", "c", "--channels", bad])

@@ -7,6 +7,7 @@ figures are not meant to be good, only computed by the real commands.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from models.eval_detector import covered_seconds, evaluate_detector, select_tracks
+from models.eval_detector import Source, covered_seconds, evaluate_detector, select_tracks
 from models.train_detector import TrainingSet, fit_net, train_detector
 from tests.test_detector import _tiny_twin_corpus
 from trackguard.cli import main
@@ -240,3 +241,49 @@ def test_train_copy_margin_measures_every_transform_and_the_sweep_reads_it(train
     detector = dataclasses.replace(next(s for s in cfg.scorers if s.slot == "detector"), artifact=str(artifact))
     cfg = dataclasses.replace(cfg, scorers=tuple(detector if s.slot == "detector" else s for s in cfg.scorers))
     assert thresholds_from(cfg, stored_thresholds(cfg)).synthetic_over_original == margin
+
+
+def test_source_parse_takes_a_split_only_when_it_names_one() -> None:
+    assert Source.parse("c/det13:unseen-voices", "test") == Source(Path("c/det13"), "unseen-voices")
+    assert Source.parse("c/det13", "all") == Source(Path("c/det13"), "all")
+    assert Source.parse("gs:bucket", "test") == Source(Path("gs:bucket"), "test")  # not a split: part of the path
+
+
+@pytest.mark.slow
+def test_several_corpora_pool_into_one_report_with_voices_resampled_across_them(
+        trained: dict[str, Path], tmp_path: Path) -> None:
+    """Two seeds of one catalogue: ids prefixed by corpus, one voice = one bootstrap cluster across both,
+    and an --extra-corpus upload the model calibrated on is not counted as unseen."""
+    import shutil
+
+    import pandas as pd
+
+    other = tmp_path / "corpus-b"
+    shutil.copytree(trained["corpus"], other)
+    model = tmp_path / "model"
+    shutil.copytree(trained["model"], model)
+    split = json.loads((model / "split.json").read_text())
+    unseen = select_tracks(other, model, "unseen-voices")
+    calibrated = str(unseen.index[0])  # pretend corpus-b was an --extra-corpus whose dev held this upload
+    split["dev"].append(f"corpus-b/{calibrated}")
+    (model / "split.json").write_text(json.dumps(split))
+    card = json.loads((model / "artifact.json").read_text())
+    card["files"]["split.json"] = hashlib.sha256((model / "split.json").read_bytes()).hexdigest()
+    (model / "artifact.json").write_text(json.dumps(card))
+    out = tmp_path / "pooled"
+    assert main(["eval", "detector", "--artifact", str(model), "--corpus", f"{trained['corpus']}:test",
+                 "--corpus", f"{other}:unseen-voices", "--out", str(out)]) == 0
+    scores = pd.read_parquet(out / "scores.parquet")
+    name = trained["corpus"].resolve().name
+    assert set(scores["corpus"]) == {name, "corpus-b"}
+    own = scores[scores["corpus"] == name]
+    assert set(own["upload_id"]) == {f"{name}/{i}" for i in split["test"]} and set(own["split"]) == {"test"}
+    assert len(scores[scores["corpus"] == "corpus-b"]) == len(unseen) - 1
+    assert f"corpus-b/{calibrated}" not in set(scores["upload_id"])
+    twins = scores["twin_upload_id"].dropna()
+    assert len(twins) and all(t.split("/")[0] in {name, "corpus-b"} for t in twins)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["intervals"]["n_clusters"] == scores["voice"].nunique()  # a voice is one cluster in both
+    assert f"--corpus {trained['corpus']}:test --corpus {other}:unseen-voices" in (out / "report.md").read_text()
+    with pytest.raises(ValueError, match="distinct directory names"):
+        evaluate_detector(model, [Source(trained["corpus"], "test"), Source(trained["corpus"], "all")], tmp_path / "x")
