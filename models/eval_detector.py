@@ -38,12 +38,14 @@ from models.detector import LoadedDetector, calibrate, load_detector
 from models.spoof_metrics import equal_error_rate, min_dcf
 from models.train_detector import (
     TrackWindows,
+    corpus_prefix,
     detector_tracks,
     load_split,
     load_windows,
     pool_tracks,
     read_corpus,
     window_logits,
+    with_corpus_prefix,
 )
 from models.train_separator import with_stems
 from trackguard.home import Home
@@ -107,22 +109,22 @@ def _calibrated_on(ids: pd.Index, corpus_dir: Path, artifact_dir: Path) -> np.nd
     those ids prefixed with the corpus directory's name)."""
     split = load_split(artifact_dir)
     seen = set(split.get("train", [])) | set(split.get("dev", []))
-    prefix = f"{Path(corpus_dir).resolve().name}/"
+    prefix = corpus_prefix(corpus_dir)
     return np.array([prefix + str(i) in seen for i in ids], dtype=bool)
 
 
 def select_sources(sources: Sequence[Source], artifact_dir: Path, on_stems: bool = False) -> pd.DataFrame:
-    """`select_tracks` of each source, with a ``corpus`` column; with several, ids are prefixed by corpus."""
-    names = [s.corpus_dir.resolve().name for s in sources]
-    if len(set(names)) < len(names):
-        raise ValueError(f"corpora to pool need distinct directory names (their ids are prefixed by them): {names}")
+    """`select_tracks` of each source, with ``corpus`` and ``split`` columns; with several, ids are prefixed
+    by corpus (`with_corpus_prefix`)."""
+    prefixes = [corpus_prefix(s.corpus_dir) for s in sources]
+    if len(set(prefixes)) < len(prefixes):
+        raise ValueError(f"corpora to pool need distinct directory names (their ids are prefixed by them): {prefixes}")
     parts = []
-    for source, name in zip(sources, names, strict=True):
-        tracks = select_tracks(source.corpus_dir, artifact_dir, source.split, on_stems).assign(corpus=name)
+    for source, prefix in zip(sources, prefixes, strict=True):
+        tracks = select_tracks(source.corpus_dir, artifact_dir, source.split, on_stems)
         if len(sources) > 1:
-            tracks.index = f"{name}/" + tracks.index.astype(str)
-            tracks["twin"] = tracks["twin"].map(lambda t, n=name: f"{n}/{t}" if isinstance(t, str) else None)
-        parts.append(tracks)
+            tracks = with_corpus_prefix(tracks, source.corpus_dir)
+        parts.append(tracks.assign(corpus=prefix.rstrip("/"), split=source.split))
     return pd.concat(parts) if len(parts) > 1 else parts[0]
 
 
@@ -222,7 +224,7 @@ def score_tracks(artifact_dir: Path, sources: Sequence[Source],
         "upload_id": tracks.index, "is_synthetic": y, "generator_family": tracks["family"].where(y, None),
         "codec": tracks["codec"].to_numpy(), "voice": tracks["artist"].astype(str).to_numpy(),
         "logit": logits, "probability": probs, "corpus": tracks["corpus"].to_numpy(dtype=object),
-        "split": tracks["corpus"].map({s.corpus_dir.resolve().name: s.split for s in sources}).to_numpy(dtype=object),
+        "split": tracks["split"].to_numpy(dtype=object),
         "twin_upload_id": tracks["twin"].where(tracks["twin"].notna(), None).to_numpy(dtype=object),
         "genre": tracks["genre"].to_numpy(dtype=object), "vocal_style": tracks["vocal_style"].to_numpy(dtype=object),
         "mix": tracks["mix"].to_numpy(dtype=object),

@@ -155,6 +155,22 @@ def _components(tracks: pd.DataFrame) -> pd.Series:
     return pd.Series([find(f"a:{a}") for a in tracks["artist"]], index=tracks.index)
 
 
+def corpus_prefix(corpus_dir: Path) -> str:
+    """What an upload id of ``corpus_dir`` is prefixed with when several corpora's tracks meet (their ids
+    repeat from seed to seed): the directory's name and a slash."""
+    return f"{Path(corpus_dir).resolve().name}/"
+
+
+def with_corpus_prefix(tracks: pd.DataFrame, corpus_dir: Path) -> pd.DataFrame:
+    """``tracks`` (`detector_tracks`) with upload, twin and content ids prefixed by `corpus_prefix`."""
+    prefix = corpus_prefix(corpus_dir)
+    out = tracks.copy()
+    out.index = prefix + out.index.astype(str)
+    out["content_id"] = prefix + out["content_id"].astype(str)
+    out["twin"] = out["twin"].map(lambda t: prefix + t if isinstance(t, str) else None)
+    return out
+
+
 def extra_corpus_tracks(corpus_dir: Path, voice_split: Mapping[str, str]) -> tuple[pd.DataFrame, pd.Series]:
     """Another corpus's detector tracks as extra train and dev material, and their split.
 
@@ -167,11 +183,7 @@ def extra_corpus_tracks(corpus_dir: Path, voice_split: Mapping[str, str]) -> tup
     content ids are prefixed with the corpus directory name, so two corpora's ids cannot
     collide.
     """
-    tracks = detector_tracks(*read_corpus(corpus_dir))
-    prefix = f"{Path(corpus_dir).resolve().name}/"
-    tracks.index = prefix + tracks.index.astype(str)
-    tracks["content_id"] = prefix + tracks["content_id"].astype(str)
-    tracks["twin"] = tracks["twin"].map(lambda t: prefix + t if isinstance(t, str) else None)
+    tracks = with_corpus_prefix(detector_tracks(*read_corpus(corpus_dir)), corpus_dir)
     wanted = tracks["artist"].map(lambda a: voice_split.get(str(a), "excluded"))
     wanted = wanted.where(wanted.isin(["train", "dev"]), "excluded")
     group = _components(tracks)
