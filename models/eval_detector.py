@@ -7,7 +7,7 @@ counted; ``split="all"`` scores every such upload and is meant for a corpus the
 model never saw (another seed); ``split="unseen-voices"`` scores, of another seed's
 corpus, only the uploads sung by voices the model did not train on (corpora of every
 seed share one voice catalogue, so "all" would count the training voices' new songs), less
-any upload of an ``--extra-corpus`` that it calibrated on (a dev voice's).
+any upload it calibrated on (a dev voice's, of the corpus it trained on or of an ``--extra-corpus``).
 
 Several corpora pool into one report (`Source`: a corpus and the split taken from it):
 more songs per voice than one seed holds. Their upload ids are prefixed with the corpus
@@ -38,6 +38,7 @@ from models.detector import LoadedDetector, calibrate, load_detector
 from models.spoof_metrics import equal_error_rate, min_dcf
 from models.train_detector import (
     TrackWindows,
+    corpus_identity,
     corpus_prefix,
     detector_tracks,
     load_split,
@@ -105,12 +106,26 @@ def select_tracks(corpus_dir: Path, artifact_dir: Path, split: str, on_stems: bo
 
 
 def _calibrated_on(ids: pd.Index, corpus_dir: Path, artifact_dir: Path) -> np.ndarray:
-    """Which uploads the artifact used as an ``--extra-corpus``'s train or dev material (split.json holds
-    those ids prefixed with the corpus directory's name)."""
+    """Which uploads the artifact trained or calibrated on: in split.json's train or dev under the prefix
+    it gives this corpus (`split_prefix`)."""
+    prefix = split_prefix(corpus_dir, load_card(artifact_dir, verify=False).spec)
+    if prefix is None:
+        return np.zeros(len(ids), dtype=bool)
     split = load_split(artifact_dir)
     seen = set(split.get("train", [])) | set(split.get("dev", []))
-    prefix = corpus_prefix(corpus_dir)
     return np.array([prefix + str(i) in seen for i in ids], dtype=bool)
+
+
+def split_prefix(corpus_dir: Path, spec: dict[str, Any]) -> str | None:
+    """The prefix this corpus's upload ids carry in the artifact's split.json: "" for the corpus it was
+    trained on, the directory name for an ``--extra-corpus``, None for a corpus it never used. The
+    corpus is found by its identity (`corpus_identity`), so a renamed copy is still recognised;
+    artifacts that record no corpora (trained before they were recorded) are matched by directory name."""
+    recorded = spec.get("corpora")
+    if not recorded:
+        return corpus_prefix(corpus_dir)
+    identity = corpus_identity(corpus_dir)
+    return next((str(c["prefix"]) for c in recorded if c.get("identity") == identity), None)
 
 
 def select_sources(sources: Sequence[Source], artifact_dir: Path, on_stems: bool = False) -> pd.DataFrame:

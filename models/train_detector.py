@@ -161,6 +161,24 @@ def corpus_prefix(corpus_dir: Path) -> str:
     return f"{Path(corpus_dir).resolve().name}/"
 
 
+def corpus_identity(corpus_dir: Path) -> str:
+    """What names a corpus whatever its directory is called: the seed, size and version of its
+    ``corpus.json`` (a built corpus is deterministic in them), else its resolved path."""
+    path = Path(corpus_dir).resolve()
+    if (path / "corpus.json").exists():
+        meta = json.loads((path / "corpus.json").read_text())
+        return f"seed={meta.get('seed')} size={meta.get('size')} version={meta.get('version')}"
+    return str(path)
+
+
+def corpora_record(corpus_dir: Path, extra_corpora: Sequence[Path | str]) -> list[dict[str, str]]:
+    """For the artifact's spec: each corpus trained or calibrated on, its identity (`corpus_identity`)
+    and the prefix its upload ids carry in split.json (none for the primary corpus). Evaluation finds
+    a corpus here by identity, so a renamed copy is still known for what the model saw of it."""
+    return [{"dir": str(d), "identity": corpus_identity(Path(d)), "prefix": corpus_prefix(Path(d)) if extra else ""}
+            for d, extra in [(corpus_dir, False), *((d, True) for d in extra_corpora)]]
+
+
 def with_corpus_prefix(tracks: pd.DataFrame, corpus_dir: Path) -> pd.DataFrame:
     """``tracks`` (`detector_tracks`) with upload, twin and content ids prefixed by `corpus_prefix`."""
     prefix = corpus_prefix(corpus_dir)
@@ -523,11 +541,8 @@ def _training_set(
 
 def _training_data_text(corpus_dir: Path, tracks: pd.DataFrame, split: pd.Series,
                         extra_corpora: Sequence[str] = ()) -> str:
-    meta: dict[str, Any] = {}
-    if (corpus_dir / "corpus.json").exists():
-        meta = json.loads((corpus_dir / "corpus.json").read_text())
-    name = f"synthetic corpus seed={meta.get('seed', '?')} size={meta.get('size', '?')} " \
-           f"version={meta.get('version', '?')}" if meta else f"corpus at {corpus_dir}"
+    built = (corpus_dir / "corpus.json").exists()
+    name = f"synthetic corpus {corpus_identity(corpus_dir)}" if built else f"corpus at {corpus_dir}"
     counts = {s: int((split == s).sum()) for s in SPLITS}
     return (f"{name} ({corpus_dir}); {len(tracks)} vocal clean/clone uploads, "
             f"{int(tracks['is_synthetic'].sum())} synthetic; split train/dev/test = "
@@ -689,7 +704,8 @@ def _train(
     t0 = time.monotonic()
     torch.manual_seed(seed)
     spec: dict[str, Any] = {**SPEC_DEFAULTS, "arch": params.pop("arch", "lcnn"),
-                            "n_mels": net_kwargs.get("n_mels", SPEC_DEFAULTS["n_mels"])}
+                            "n_mels": net_kwargs.get("n_mels", SPEC_DEFAULTS["n_mels"]),
+                            "corpora": corpora_record(corpus_dir, params.get("extra_corpora", []))}
     data = prepare_data(corpus_dir, seed, holdout_family, spec, max(per_track, int(spec["max_windows"])),
                         cache_dir, workers, [Path(d) for d in params.get("extra_corpora", [])],
                         bool(params.get("on_stems")))

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import torch
 
-from models.eval_detector import Source, covered_seconds, evaluate_detector, select_tracks
-from models.train_detector import TrainingSet, fit_net, train_detector
+from models.eval_detector import Source, covered_seconds, evaluate_detector, select_tracks, split_prefix
+from models.train_detector import TrainingSet, corpora_record, corpus_identity, fit_net, train_detector
 from tests.test_detector import _tiny_twin_corpus
 from trackguard.cli import main
 
@@ -63,10 +63,11 @@ def test_unseen_voices_split_scores_only_voices_it_did_not_train_on(trained: dic
     voices = set(card["metrics"]["train_voices"])
     tracks = select_tracks(trained["corpus"], trained["model"], "unseen-voices")
     every = select_tracks(trained["corpus"], trained["model"], "all")
-    assert voices and not set(tracks["artist"]) & voices
-    assert set(every["artist"]) - voices == set(tracks["artist"])
     split = json.loads((trained["model"] / "split.json").read_text())
-    assert set(tracks.index) == set(split["dev"]) | set(split["test"])  # this corpus's own unseen voices
+    assert voices and not set(tracks["artist"]) & voices
+    # the corpus it trained on: its unseen voices less the dev voices, whose uploads it calibrated on
+    assert set(every["artist"]) - voices - set(every.loc[split["dev"], "artist"]) == set(tracks["artist"])
+    assert set(tracks.index) == set(split["test"]) and not set(tracks.index) & set(split["dev"])
     card["metrics"].pop("train_voices")
     old = trained["root"] / "old-model"
     old.mkdir(exist_ok=True)
@@ -243,6 +244,23 @@ def test_train_copy_margin_measures_every_transform_and_the_sweep_reads_it(train
     assert thresholds_from(cfg, stored_thresholds(cfg)).synthetic_over_original == margin
 
 
+def test_split_prefix_finds_a_corpus_by_identity_and_old_artifacts_by_name(tmp_path: Path) -> None:
+    seed13 = tmp_path / "det28-seed13"
+    seed13.mkdir()
+    (seed13 / "corpus.json").write_text(json.dumps({"seed": 13, "size": "detector", "version": "1.2.0"}))
+    renamed = tmp_path / "copy-of-13"
+    renamed.mkdir()
+    (renamed / "corpus.json").write_text((seed13 / "corpus.json").read_text())
+    primary = tmp_path / "det28-seed11"
+    primary.mkdir()
+    spec = {"corpora": corpora_record(primary, [seed13])}
+    assert spec["corpora"][1]["identity"] == "seed=13 size=detector version=1.2.0"
+    assert split_prefix(primary, spec) == ""
+    assert split_prefix(seed13, spec) == split_prefix(renamed, spec) == "det28-seed13/"
+    assert split_prefix(tmp_path / "det28-seed12", spec) is None  # never used: nothing of it was calibrated on
+    assert split_prefix(renamed, {}) == "copy-of-13/"  # no record: by directory name, as before
+
+
 def test_source_parse_takes_a_split_only_when_it_names_one() -> None:
     assert Source.parse("c/det13:unseen-voices", "test") == Source(Path("c/det13"), "unseen-voices")
     assert Source.parse("c/det13", "all") == Source(Path("c/det13"), "all")
@@ -264,10 +282,16 @@ def test_several_corpora_pool_into_one_report_with_voices_resampled_across_them(
     shutil.copytree(trained["model"], model)
     split = json.loads((model / "split.json").read_text())
     unseen = select_tracks(other, model, "unseen-voices")
-    calibrated = str(unseen.index[0])  # pretend corpus-b was an --extra-corpus whose dev held this upload
-    split["dev"].append(f"corpus-b/{calibrated}")
+    # a corpus the model never used (this copy, until it is recorded below): only the training voices go
+    assert set(unseen.index) == set(split["dev"]) | set(split["test"])
+    # Pretend corpus-b is a renamed copy of an --extra-corpus (seed 99) whose dev held this upload:
+    # it is recognised by its corpus.json, not its directory name.
+    (other / "corpus.json").write_text(json.dumps({"seed": 99, "size": "tiny", "version": "0"}))
+    calibrated = str(unseen.index[0])
+    split["dev"].append(f"det-seed99/{calibrated}")
     (model / "split.json").write_text(json.dumps(split))
     card = json.loads((model / "artifact.json").read_text())
+    card["spec"]["corpora"].append({"dir": "c/det-seed99", "identity": corpus_identity(other), "prefix": "det-seed99/"})
     card["files"]["split.json"] = hashlib.sha256((model / "split.json").read_bytes()).hexdigest()
     (model / "artifact.json").write_text(json.dumps(card))
     out = tmp_path / "pooled"

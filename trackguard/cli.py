@@ -849,8 +849,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="report directory (default: TRACKGUARD_HOME/reports/detector)")
     p.add_argument("--split", default="test", choices=["test", "dev", "all", "unseen-voices"],
                    help="the artifact's own test split; every vocal upload (for a corpus it never saw); or "
-                        "another seed's uploads sung by voices it did not train on (and not calibrated on, for an "
-                        "--extra-corpus of its training)")
+                        "uploads sung by voices it did not train on, less those it calibrated on (its own corpus's "
+                        "or an --extra-corpus's dev voices'; a corpus is known by its corpus.json, not its name)")
     p.add_argument("--artist-references", action="store_true",
                    help="also score each voice's uploads after per-artist normalisation by the corpus's reference "
                         "recordings of that voice (needs `trackguard train artist-norm` first)")
