@@ -175,8 +175,10 @@ def corpora_record(corpus_dir: Path, extra_corpora: Sequence[Path | str]) -> lis
     """For the artifact's spec: each corpus trained or calibrated on, its identity (`corpus_identity`)
     and the prefix its upload ids carry in split.json (none for the primary corpus). Evaluation finds
     a corpus here by identity, so a renamed copy is still known for what the model saw of it."""
-    return [{"dir": str(d), "identity": corpus_identity(Path(d)), "prefix": corpus_prefix(Path(d)) if extra else ""}
-            for d, extra in [(corpus_dir, False), *((d, True) for d in extra_corpora)]]
+    primary = {"dir": str(corpus_dir), "identity": corpus_identity(corpus_dir), "prefix": ""}
+    extras = [{"dir": str(d), "identity": corpus_identity(Path(d)), "prefix": corpus_prefix(Path(d))}
+              for d in extra_corpora]
+    return [primary, *extras]
 
 
 def with_corpus_prefix(tracks: pd.DataFrame, corpus_dir: Path) -> pd.DataFrame:
