@@ -341,7 +341,7 @@ def test_train_then_score_separates_held_out_tracks(tmp_path: Path) -> None:
     split = load_split(out)
     held_out = split["dev"] + split["test"]
     assert held_out and not set(held_out) & set(split["train"])
-    assert card.metrics["n_train_tracks"] == len(split["train"])
+    assert card.metrics["n_train_tracks"] == len(split["train"]) and card.metrics["peak_memory_gib"] > 0
     low, high = card.metrics["test_eer_ci95"]  # voices resampled; NaN only when test lacks a class
     assert (np.isnan(low) and np.isnan(high)) or 0.0 <= low <= high <= 1.0
 
@@ -376,3 +376,21 @@ def test_augmented_epoch_in_chunks_equals_one_pass(monkeypatch: pytest.MonkeyPat
     whole = td.augmented_epoch(x, np.random.default_rng(1), config, SR)
     assert chunked.shape == x.shape and chunked.dtype == torch.float32
     assert torch.equal(chunked, whole) and not torch.equal(chunked, x)
+
+
+def test_training_windows_are_held_once_and_trimmed_to_the_trained_crops() -> None:
+    """pack_crops copies each track's first crops into one array and rebinds the track to its rows."""
+    from models.train_detector import TrackWindows, pack_crops
+
+    rng = np.random.default_rng(0)
+    tracks = [TrackWindows(rng.standard_normal((n, 5)).astype(np.float32), np.arange(n) * 2.0) for n in (8, 3, 6)]
+    originals = [t.windows.copy() for t in tracks]
+    packed = pack_crops(tracks, per_track=6)
+    assert packed.shape == (6 + 3 + 6, 5)
+    np.testing.assert_array_equal(packed, np.concatenate([w[:6] for w in originals]))
+    for t, w in zip(tracks, originals, strict=True):
+        assert np.shares_memory(t.windows, packed)  # held once: the track's windows are rows of the pack
+        np.testing.assert_array_equal(t.windows, w[:6])
+        assert len(t.starts) == len(t.windows)
+    with pytest.raises(ValueError, match="train split is empty"):
+        pack_crops([], per_track=6)
