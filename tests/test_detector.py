@@ -397,11 +397,12 @@ def test_training_windows_are_held_once_and_trimmed_to_the_trained_crops() -> No
 
 
 _HOLES_SCRIPT = """
+import os
 import numpy as np
 from models.train_detector import release_freed_heap
 
 def rss_mb():
-    return int(open('/proc/self/statm').read().split()[1]) * 4096 / 2**20
+    return int(open('/proc/self/statm').read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**20
 
 np.ones(2**18)  # a 2 MB array freed once: glibc now serves 2 MB arrays from the heap, not mmap
 arrays = [np.ones(2**18) for _ in range(400)]  # 800 MB, kept and freed in turns as the splits are
