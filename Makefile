@@ -13,7 +13,8 @@ export HF_HUB_OFFLINE := 1
 # Speech synthesisers and audio tools build the synthetic corpus; chromaprint is
 # the duplicate-detection baseline; chromium drives the web UI tests.
 APT_PACKAGES := espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-italp16k festvox-itapc16k \
-                festvox-ca-ona-hts sox ffmpeg fluidsynth fluid-soundfont-gm libchromaprint-tools libsndfile1 \
+                festvox-ca-ona-hts festvox-czech-dita festvox-czech-krb festvox-czech-machac festvox-czech-ph \
+                festvox-ru festvox-suopuhe-lj festvox-suopuhe-mv sox ffmpeg fluidsynth fluid-soundfont-gm libchromaprint-tools libsndfile1 \
                 chromium chromium-driver
 
 .PHONY: demo test setup system venv models lint typecheck unit clean

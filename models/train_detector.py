@@ -14,6 +14,9 @@ in two splits, so dev and test measure unseen singers and unseen songs. Groups a
 visited in an order fixed by hashing (seed, group key) and each goes to the split
 furthest below its target share (60/20/20) of synthetic tracks, then of all tracks.
 The split is saved in the artifact (``split.json``) so evaluation uses its test part.
+With ``--nest-in ARTIFACT`` an earlier detector's training voices must go to train and
+its corpus's other voices must not (`models.voice_nesting`), so the two can be compared
+on every voice the earlier one did not train on.
 
 With ``holdout_family`` the clones of that generator family are left out of train
 and dev entirely (those in train/dev groups are used nowhere, split "excluded");
@@ -72,6 +75,7 @@ from models.separator import SEPARATOR_EPOCHS, SeparatorFit
 from models.spoof_metrics import equal_error_rate, min_dcf, threshold_for_bona_fide_flag_rate
 from models.train_separator import separator_arch, train_separator, with_stems
 from models.voice_adversary import VoiceAdversary, adversary_scale
+from models.voice_nesting import allowed_for_group, nested_voice_rule
 from trackguard.home import Home
 
 log = logging.getLogger(__name__)
@@ -214,9 +218,14 @@ def extra_corpus_tracks(corpus_dir: Path, voice_split: Mapping[str, str]) -> tup
     return tracks, whole.rename(None)
 
 
-def assign_splits(tracks: pd.DataFrame, seed: int = 0, fractions: Sequence[float] = SPLIT_FRACTIONS) -> pd.Series:
-    """'train' / 'dev' / 'test' per upload; whole groups (shared song or voice) per split (see module doc)."""
+def assign_splits(tracks: pd.DataFrame, seed: int = 0, fractions: Sequence[float] = SPLIT_FRACTIONS,
+                  voice_rule: Mapping[str, tuple[str, ...]] | None = None) -> pd.Series:
+    """'train' / 'dev' / 'test' per upload; whole groups (shared song or voice) per split (see module doc).
+
+    ``voice_rule`` (voice -> the splits it may take, `models.voice_nesting`) limits a group to the splits
+    all its voices allow; the group still goes to the one furthest below its share among those."""
     group = _components(tracks)
+    voices = tracks["artist"].astype(str).groupby(group.to_numpy()).unique()
     synth = tracks["is_synthetic"].to_numpy(dtype=bool)
     stats = pd.DataFrame({"g": group.to_numpy(), "s": synth, "n": 1}).groupby("g")[["s", "n"]].sum()
     order = sorted(stats.index, key=lambda g: hashlib.sha256(f"{seed}|{g}".encode()).hexdigest())
@@ -228,7 +237,9 @@ def assign_splits(tracks: pd.DataFrame, seed: int = 0, fractions: Sequence[float
         return (frac - have[name][0] / tot_s, frac - have[name][1] / tot_n)
 
     for g in order:
-        best = max(zip(SPLITS, fractions, strict=True), key=lambda sf: deficit(*sf))[0]
+        allowed = allowed_for_group(list(voices[g]), voice_rule or {}, SPLITS)
+        best = max((sf for sf in zip(SPLITS, fractions, strict=True) if sf[0] in allowed),
+                   key=lambda sf: deficit(*sf))[0]
         chosen[g] = best
         have[best][0] += int(stats.at[g, "s"])
         have[best][1] += int(stats.at[g, "n"])
@@ -612,16 +623,18 @@ def prepare_data(
     workers: int | None = None,
     extra_corpora: Sequence[Path] = (),
     stems_only: bool = False,
+    nest_in: Path | None = None,
 ) -> PreparedData:
     """Select, split and window the corpus; held-out-family clones go to test or nowhere.
 
     ``extra_corpora`` add train and dev material (see `extra_corpus_tracks`); test is
     the primary corpus's alone, so test figures stay comparable. ``stems_only`` trains and
     scores each upload's vocal stem instead of the upload (oracle separation); the split is
-    the same, and uploads without a stem are excluded.
+    the same, and uploads without a stem are excluded. ``nest_in`` (an earlier artifact) keeps its
+    training voices in train and its other voices out of train (`models.voice_nesting`).
     """
     tracks = detector_tracks(*read_corpus(corpus_dir))
-    split = assign_splits(tracks, seed)
+    split = assign_splits(tracks, seed, voice_rule=nested_voice_rule(nest_in) if nest_in else None)
     if extra_corpora:
         voice_split = {str(a): str(s) for a, s in zip(tracks["artist"], split, strict=True)}
         extras = [extra_corpus_tracks(Path(d), voice_split) for d in extra_corpora]
@@ -747,7 +760,7 @@ def _train(
                             "corpora": corpora_record(corpus_dir, params.get("extra_corpora", []))}
     data = prepare_data(corpus_dir, seed, holdout_family, spec, max(per_track, int(spec["max_windows"])),
                         cache_dir, workers, [Path(d) for d in params.get("extra_corpora", [])],
-                        bool(params.get("on_stems")))
+                        bool(params.get("on_stems")), Path(params["nest_in"]) if params.get("nest_in") else None)
     t_windows = time.monotonic()
     log.info("windows ready in %.0f s; uploads per split: %s", t_windows - t0, data.split.value_counts().to_dict())
     train_tracks, train_windows = data.part("train")
@@ -879,6 +892,7 @@ def _command(corpus_dir: Path, out_dir: Path, epochs: int, seed: int, holdout_fa
     cmd += " --on-stems" if params.get("on_stems") else ""
     cmd += "" if params.get("augment") else " --no-augment"
     cmd += "".join(f" --extra-corpus {d}" for d in params.get("extra_corpora", []))
+    cmd += f" --nest-in {params['nest_in']}" if params.get("nest_in") else ""
     return cmd + (f" --holdout-family {holdout_family}" if holdout_family else "")
 
 

@@ -82,6 +82,8 @@ def _detector_train_params(a: argparse.Namespace) -> dict[str, Any] | None:
     given: dict[str, Any] = {"voice_adversary_weight": a.voice_adversary or None, "pair_frac": a.pair_frac}
     if a.on_stems:
         given["on_stems"] = True
+    if a.nest_in:
+        given["nest_in"] = a.nest_in
     if a.separator:
         from models.separator import SEPARATOR_DEFAULTS, SEPARATOR_EPOCHS
 
@@ -727,7 +729,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = corpus.add_parser("make", help="generate a deterministic labelled corpus")
     p.add_argument("--out", required=True)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--size", choices=["small", "medium", "detector", "spam", "large"], default="small",
+    p.add_argument("--size", choices=["small", "medium", "detector", "detector-wide", "spam", "large"], default="small",
                    help="small (tests), medium (demo), detector (many bona fide/clone twins), "
                         "spam (~200 spam uploads of every type), large")
     p.add_argument("--stems", action="store_true",
@@ -771,6 +773,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--extra-corpus", action="append", default=[], metavar="DIR",
                    help="another seed's corpus: its uploads by the train split's voices join train, by the dev "
                         "split's voices join dev (calibration, threshold); test stays this corpus's (repeatable)")
+    p.add_argument("--nest-in", default=None, metavar="ARTIFACT",
+                   help="keep ARTIFACT's training voices in train and its corpus's other voices out of train "
+                        "(dev/test), splitting only new voices freely: the two detectors then compare with "
+                        "`eval detector --split unseen-voices` on every voice ARTIFACT did not train on")
     p.add_argument("--separator", action="store_true",
                    help="lcnn only: first train a vocal separator on the train split's vocal stems (corpora made "
                         "with `corpus make --stems`), then the detector on what it keeps of each window's STFT")

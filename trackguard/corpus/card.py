@@ -120,7 +120,9 @@ def _reproduce(seed: int, size: SizeSpec, tools: dict[str, str]) -> list[str]:
     return ["## Reproduce", "", "```", f"trackguard corpus make --out DIR --seed {seed} --size {size.name}", "```", "",
             "Byte-identical output needs the same versions of the tools that write the audio "
             "(Debian: flite, espeak-ng, festival + festvox-kallpc16k, festvox-kdlpc16k, festvox-italp16k, "
-            "festvox-itapc16k, festvox-ca-ona-hts, fluidsynth + fluid-soundfont-gm, ffmpeg, sox):", "",
+            "festvox-itapc16k, festvox-ca-ona-hts; detector-wide also festvox-czech-dita, festvox-czech-krb, "
+            "festvox-czech-machac, festvox-czech-ph, festvox-ru, festvox-suopuhe-lj, festvox-suopuhe-mv; "
+            "fluidsynth + fluid-soundfont-gm, ffmpeg, sox):", "",
             ", ".join(f"{k} {v}" for k, v in tools.items()) + ".", ""]
 
 

@@ -68,6 +68,24 @@ CATALOGUE: tuple[Voice, ...] = (
     _v("espeak-ng", "en", voice="en-us-nyc+f3", pitch="68", speed="155"),
     _v("espeak-ng", "en", voice="en+klatt3", pitch="58", speed="150"),
     _v("espeak-ng", "en", voice="en-gb-x-gbclan+m6", pitch="44", speed="145"),
+    # Voices 29-40 only the detector-wide size uses: twelve more singers, seven of them
+    # recorded speakers of festival voices no earlier size has (Czech, Russian and Finnish
+    # diphone/unit-selection voices singing English lyrics with their own accent), so that
+    # training, dev calibration and evaluation all hold more voices. Debian's other festival
+    # voices are left out: cmu_us_slt_arctic_hts is flite slt's speaker (voice 1), and
+    # hindi_NSK_diphone crashes festival on Latin text.
+    _v("festival", "en", voice="czech_dita"),
+    _v("espeak-ng", "en", voice="en-gb-x-gbcwmd+Annie", pitch="64", speed="150"),
+    _v("festival", "en", voice="msu_ru_nsh_clunits"),
+    _v("espeak-ng", "es", voice="es-419+Andy", pitch="44", speed="150"),
+    _v("festival", "en", voice="suo_fi_lj_diphone"),
+    _v("festival", "en", voice="czech_machac"),
+    _v("espeak-ng", "fr", voice="fr-be+belinda", pitch="66", speed="150"),
+    _v("festival", "en", voice="hy_fi_mv_diphone"),
+    _v("espeak-ng", "de", voice="de+boris", pitch="40", speed="145"),
+    _v("festival", "en", voice="czech_krb"),
+    _v("espeak-ng", "it", voice="it+m8", pitch="46", speed="150"),
+    _v("festival", "en", voice="czech_ph"),
 )
 
 
