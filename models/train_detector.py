@@ -65,7 +65,7 @@ import torch
 from torch import Tensor
 
 from features.io import file_identity
-from models.artifact import ArtifactCard, save_card
+from models.artifact import ArtifactCard, load_card, save_card
 from models.bootstrap import bootstrap_interval, metric_or_nan
 from models.calibration import fit_platt
 from models.detector import WEIGHTS_FILE, calibrate, score_windows, topk_mean
@@ -787,6 +787,9 @@ def _train(
                     "total": round(time.monotonic() - t0, 1)},
         "peak_memory_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),  # KiB on Linux
     })
+    if params.get("nest_in"):  # the path may later hold another model: record which one this was nested in
+        metrics["nested_in"] = {"artifact": str(params["nest_in"]),
+                                "model_id": load_card(Path(params["nest_in"]), verify=False).model_id}
     if holdout_family:
         metrics["holdout_family_test_eer"] = metrics["test_eer_by_family"].get(holdout_family, math.nan)
     spec.update({

@@ -19,7 +19,7 @@ import torch
 
 from features.decode import decode_audio
 from features.windows import vocal_activity_windows
-from models.artifact import ArtifactCard, save_card
+from models.artifact import ArtifactCard, load_card, save_card
 from models.base import DetectorOutput, TrackInput, create_scorer
 from models.calibration import fit_platt
 from models.detector import WEIGHTS_FILE, WindowDetector, calibrate, score_windows, topk_mean, track_output
@@ -357,10 +357,17 @@ def test_train_then_score_separates_held_out_tracks(tmp_path: Path) -> None:
     auc = float(np.mean([float(p > n) + 0.5 * float(p == n) for p in s[y] for n in s[~y]]))
     assert auc >= 0.75, f"held-out AUC {auc:.2f} (scores {scores})"
 
-    # a second run reuses the cached windows instead of decoding again
+    # a second run reuses the cached windows instead of decoding again; nested in an earlier model (whose
+    # corpus's voices are not this corpus's, so the split is the same), it records which model that was
+    earlier = tmp_path / "earlier"
+    save_card(earlier, ArtifactCard("detector", "lcnn", "models.detector.WindowDetector",
+                                    {"corpora": [{"identity": "seed=1 size=small version=1.2.0"}]}, "test", "",
+                                    metrics={"train_voices": ["art-001"]}))
     card2 = train_detector(corpus, tmp_path / "model2", epochs=1, seed=0, cache_dir=tmp_path / "cache", workers=1,
-                           threads=1)
+                           threads=1, train_params={"nest_in": str(earlier)})
     assert card2.metrics["seconds"]["windows"] < card.metrics["seconds"]["windows"]
+    assert card2.metrics["nested_in"]["model_id"] == load_card(earlier, verify=False).model_id
+    assert card2.command.endswith(f"--nest-in {earlier}") and load_split(tmp_path / "model2") == split
 
 
 def test_augmented_epoch_in_chunks_equals_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:

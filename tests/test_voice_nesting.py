@@ -102,3 +102,11 @@ def test_card_command_replays_the_nesting() -> None:
     cmd = _command(Path("c11"), Path("out"), 8, 0, None, {"augment": True, "nest_in": "models/checkpoints/x"}, "lcnn")
     assert cmd.endswith("--nest-in models/checkpoints/x")
     assert "--nest-in" not in _command(Path("c11"), Path("out"), 8, 0, None, {"augment": True}, "lcnn")
+
+
+def test_corpus_make_offers_every_size() -> None:
+    from trackguard.cli import build_parser
+
+    parser = build_parser()
+    for size in SIZES:  # the CLI spells the sizes out (see its comment): none may be missing
+        assert parser.parse_args(["corpus", "make", "--out", "x", "--size", size]).size == size
