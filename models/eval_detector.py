@@ -95,6 +95,7 @@ def select_tracks(corpus_dir: Path, artifact_dir: Path, split: str, on_stems: bo
         tracks = tracks[~tracks["artist"].isin(train_voices(artifact_dir))]
         tracks = tracks[~_calibrated_on(tracks.index, corpus_dir, artifact_dir)]
     elif split != "all":
+        _check_own_corpus(corpus_dir, artifact_dir, split)
         ids = set(load_split(artifact_dir).get(split, []))
         tracks = tracks[tracks.index.isin(ids)]
     if tracks.empty:
@@ -103,6 +104,16 @@ def select_tracks(corpus_dir: Path, artifact_dir: Path, split: str, on_stems: bo
     codecs = [_codec(uri, fmt) for uri, fmt in zip(tracks["audio_uri"], formats, strict=True)]
     return tracks.assign(codec=codecs, genre=_column(manifest, "genre", tracks.index),
                          vocal_style=_column(labels, "vocal_style", tracks.index), mix=_mix(labels, tracks.index))
+
+
+def _check_own_corpus(corpus_dir: Path, artifact_dir: Path, split: str) -> None:
+    """split.json's ids of the corpus the artifact was split on carry no prefix, and every corpus numbers
+    its uploads alike: another corpus's ``test`` would silently be whichever of its uploads share those
+    ids. Refused when the card records its corpora (older cards cannot tell, so they are trusted)."""
+    spec = load_card(artifact_dir, verify=False).spec
+    if spec.get("corpora") and split_prefix(corpus_dir, spec) != "":
+        raise ValueError(f"{corpus_dir} is not the corpus {artifact_dir} was split on, so it has no {split!r} "
+                         f"split of it: use --split {UNSEEN_VOICES} (or all)")
 
 
 def _calibrated_on(ids: pd.Index, corpus_dir: Path, artifact_dir: Path) -> np.ndarray:

@@ -76,6 +76,20 @@ def test_unseen_voices_split_scores_only_voices_it_did_not_train_on(trained: dic
         select_tracks(trained["corpus"], old, "unseen-voices")
 
 
+def test_test_split_of_another_corpus_is_refused(trained: dict[str, Path], tmp_path: Path) -> None:
+    """Every corpus numbers its uploads alike, so split.json's unprefixed test ids would pick uploads of
+    any other corpus: its own corpus (recorded in the card) is the only one with a test split."""
+    import shutil
+
+    other = tmp_path / "corpus-b"
+    shutil.copytree(trained["corpus"], other)  # same ids, a corpus the model never used
+    assert not select_tracks(trained["corpus"], trained["model"], "test").empty
+    for split in ("test", "dev"):
+        with pytest.raises(ValueError, match="not the corpus"):
+            select_tracks(other, trained["model"], split)
+    assert not select_tracks(other, trained["model"], "unseen-voices").empty
+
+
 def test_on_stems_scores_each_uploads_vocal_stem(trained: dict[str, Path], tmp_path: Path) -> None:
     uploads = select_tracks(trained["corpus"], trained["model"], "test")
     stems = select_tracks(trained["corpus"], trained["model"], "test", on_stems=True)
