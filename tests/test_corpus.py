@@ -136,7 +136,7 @@ def test_different_seed_differs(corpus: Built, tmp_path: Path) -> None:
 def test_unknown_size_is_refused_before_touching_files(tmp_path: Path) -> None:
     (tmp_path / "audio").mkdir()
     (tmp_path / "audio" / "keep.wav").write_bytes(b"old")
-    with pytest.raises(ValueError, match="small, medium, detector, spam, large"):
+    with pytest.raises(ValueError, match="small, medium, detector, detector-wide, spam, large"):
         make_corpus(tmp_path, SEED, "huge")
     assert (tmp_path / "audio" / "keep.wav").exists()
 
