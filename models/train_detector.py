@@ -623,18 +623,18 @@ def prepare_data(
     workers: int | None = None,
     extra_corpora: Sequence[Path] = (),
     stems_only: bool = False,
-    nest_in: Path | None = None,
+    voice_rule: Mapping[str, tuple[str, ...]] | None = None,
 ) -> PreparedData:
     """Select, split and window the corpus; held-out-family clones go to test or nowhere.
 
     ``extra_corpora`` add train and dev material (see `extra_corpus_tracks`); test is
     the primary corpus's alone, so test figures stay comparable. ``stems_only`` trains and
     scores each upload's vocal stem instead of the upload (oracle separation); the split is
-    the same, and uploads without a stem are excluded. ``nest_in`` (an earlier artifact) keeps its
-    training voices in train and its other voices out of train (`models.voice_nesting`).
+    the same, and uploads without a stem are excluded. ``voice_rule`` limits the splits each voice
+    may take (`assign_splits`; `models.voice_nesting` makes one from an earlier artifact).
     """
     tracks = detector_tracks(*read_corpus(corpus_dir))
-    split = assign_splits(tracks, seed, voice_rule=nested_voice_rule(nest_in) if nest_in else None)
+    split = assign_splits(tracks, seed, voice_rule=voice_rule)
     if extra_corpora:
         voice_split = {str(a): str(s) for a, s in zip(tracks["artist"], split, strict=True)}
         extras = [extra_corpus_tracks(Path(d), voice_split) for d in extra_corpora]
@@ -758,9 +758,10 @@ def _train(
     spec: dict[str, Any] = {**SPEC_DEFAULTS, "arch": params.pop("arch", "lcnn"),
                             "n_mels": net_kwargs.get("n_mels", SPEC_DEFAULTS["n_mels"]),
                             "corpora": corpora_record(corpus_dir, params.get("extra_corpora", []))}
+    nest_in = Path(params["nest_in"]) if params.get("nest_in") else None
     data = prepare_data(corpus_dir, seed, holdout_family, spec, max(per_track, int(spec["max_windows"])),
                         cache_dir, workers, [Path(d) for d in params.get("extra_corpora", [])],
-                        bool(params.get("on_stems")), Path(params["nest_in"]) if params.get("nest_in") else None)
+                        bool(params.get("on_stems")), nested_voice_rule(nest_in) if nest_in else None)
     t_windows = time.monotonic()
     log.info("windows ready in %.0f s; uploads per split: %s", t_windows - t0, data.split.value_counts().to_dict())
     train_tracks, train_windows = data.part("train")
@@ -787,9 +788,8 @@ def _train(
                     "total": round(time.monotonic() - t0, 1)},
         "peak_memory_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),  # KiB on Linux
     })
-    if params.get("nest_in"):  # the path may later hold another model: record which one this was nested in
-        metrics["nested_in"] = {"artifact": str(params["nest_in"]),
-                                "model_id": load_card(Path(params["nest_in"]), verify=False).model_id}
+    if nest_in:  # the path may later hold another model: record which one this was nested in
+        metrics["nested_in"] = {"artifact": str(nest_in), "model_id": load_card(nest_in, verify=False).model_id}
     if holdout_family:
         metrics["holdout_family_test_eer"] = metrics["test_eer_by_family"].get(holdout_family, math.nan)
     spec.update({

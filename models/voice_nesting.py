@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from models.artifact import load_card
+from models.artifact import ArtifactCard, load_card
 
 TRAIN_ONLY = ("train",)
 HELD_OUT = ("dev", "test")
@@ -27,7 +27,10 @@ _SIZE = re.compile(r"size=([\w-]+)")
 
 def artifact_corpus_size(artifact_dir: Path) -> str:
     """The corpus size (`trackguard.corpus.spec.SIZES`) the artifact's primary corpus was built at."""
-    card = load_card(artifact_dir, verify=False)
+    return _corpus_size(load_card(artifact_dir, verify=False), artifact_dir)
+
+
+def _corpus_size(card: ArtifactCard, artifact_dir: Path) -> str:
     recorded = card.spec.get("corpora") or []
     text = str(recorded[0].get("identity", "")) if recorded else card.training_data
     found = _SIZE.search(text)
@@ -40,17 +43,18 @@ def artifact_corpus_size(artifact_dir: Path) -> str:
 def nested_voice_rule(artifact_dir: Path) -> dict[str, tuple[str, ...]]:
     """Voice artist id -> the splits it may take: ARTIFACT's training voices train only, its corpus's other
     voices dev or test only. Voices not in the mapping may go anywhere."""
+    from trackguard.corpus.people import artist_id
     from trackguard.corpus.spec import SIZES
 
     card = load_card(artifact_dir, verify=False)
     trained = card.metrics.get("train_voices")
     if not trained:
         raise ValueError(f"{artifact_dir} does not record its training voices: it cannot be nested in")
-    size = artifact_corpus_size(artifact_dir)
+    size = _corpus_size(card, artifact_dir)
     if size not in SIZES:
         raise ValueError(f"{artifact_dir}: unknown corpus size {size!r}")
-    voices = [f"art-{i + 1:03d}" for i in range(SIZES[size].n_artists)]
     trained_set = {str(v) for v in trained}
+    voices = (artist_id(i) for i in range(SIZES[size].n_artists))
     return {v: TRAIN_ONLY if v in trained_set else HELD_OUT for v in voices}
 
 

@@ -48,6 +48,11 @@ def _hexid(rng: np.random.Generator, prefix: str, used: set[str]) -> str:
             return value
 
 
+def artist_id(index: int) -> str:
+    """The id of the artist who sings with catalogue voice ``index`` (0-based), in every corpus size."""
+    return f"art-{index + 1:03d}"
+
+
 def make_accounts(seed: int, n_artists: int) -> tuple[list[str], Accounts]:
     """Distributors, the artists' label accounts (first n_artists of 'label') and the other roles."""
     rng = rng_for(seed, "accounts")
@@ -87,7 +92,7 @@ def make_artists(seed: int, n: int, accounts: Accounts) -> list[Artist]:
         prefix = choice(rng, ["QZ", "GB", "US", "DE", "SE", "FR", "ES", "IT"]) + "".join(
             choice(rng, list("ABCDEFGHJKLMNPQRSTUVWXYZ0123456789")) for _ in range(3))
         artists.append(Artist(
-            artist_id=f"art-{i + 1:03d}",
+            artist_id=artist_id(i),
             name=names[i],
             profile_id=_hexid(rng, "prf", used),
             voice=CATALOGUE[i],

@@ -29,6 +29,16 @@ class SizeSpec:
         return sum(self.spam.values())
 
 
+# For training and evaluating the synthetic-voice detector: many bona fide/clone twins, short
+# tracks, every catalogue voice (unseen singers in dev and test), one of each spam and error
+# kind (so the corpus is still a complete one).
+_DETECTOR = SizeSpec(
+    "detector", 28, (20.0, 35.0), clean=260, clones_per_family=45,
+    spam={"duplicate": 1, "short_bulk": 1, "noise_sleep": 1, "keyword_stuffing": 1, "confusable_name": 1,
+          "bulk_burst": 1, "profile_mismatch": 1},
+    bad_audio_each=1, bad_metadata_each=1,
+)
+
 SIZES: dict[str, SizeSpec] = {
     "small": SizeSpec(
         "small", 8, (30.0, 40.0), clean=35, clones_per_family=2,
@@ -42,24 +52,11 @@ SIZES: dict[str, SizeSpec] = {
               "bulk_burst": 8, "profile_mismatch": 4},
         bad_audio_each=2, bad_metadata_each=1,
     ),
-    # For training and evaluating the synthetic-voice detector: many bona fide/clone twins, short
-    # tracks, every catalogue voice (unseen singers in dev and test), one of each spam and error
-    # kind (so the corpus is still a complete one).
-    "detector": SizeSpec(
-        "detector", 28, (20.0, 35.0), clean=260, clones_per_family=45,
-        spam={"duplicate": 1, "short_bulk": 1, "noise_sleep": 1, "keyword_stuffing": 1, "confusable_name": 1,
-              "bulk_burst": 1, "profile_mismatch": 1},
-        bad_audio_each=1, bad_metadata_each=1,
-    ),
+    "detector": _DETECTOR,
     # The detector size with all 40 catalogue voices (voices 29-40 are new): the same numbers of
     # uploads, sung by more singers, so each split holds more voices. Its first 28 artists are the
     # detector size's (artist i always sings with catalogue voice i).
-    "detector-wide": SizeSpec(
-        "detector-wide", 40, (20.0, 35.0), clean=260, clones_per_family=45,
-        spam={"duplicate": 1, "short_bulk": 1, "noise_sleep": 1, "keyword_stuffing": 1, "confusable_name": 1,
-              "bulk_burst": 1, "profile_mismatch": 1},
-        bad_audio_each=1, bad_metadata_each=1,
-    ),
+    "detector-wide": dataclasses.replace(_DETECTOR, name="detector-wide", n_artists=40),
     # For training and evaluating the spam classifier and duplicate matching: ~200 spam uploads of
     # every type among ~300 clean ones over 30 days, so a time-based test split holds dozens of each.
     "spam": SizeSpec(
