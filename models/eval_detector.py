@@ -107,13 +107,17 @@ def select_tracks(corpus_dir: Path, artifact_dir: Path, split: str, on_stems: bo
 
 
 def _check_own_corpus(corpus_dir: Path, artifact_dir: Path, split: str) -> None:
+    require_split_corpus(corpus_dir, artifact_dir, f"it has no {split!r} split: use --split {UNSEEN_VOICES} (or all)")
+
+
+def require_split_corpus(corpus_dir: Path, artifact_dir: Path, remedy: str) -> None:
     """split.json's ids of the corpus the artifact was split on carry no prefix, and every corpus numbers
-    its uploads alike: another corpus's ``test`` would silently be whichever of its uploads share those
-    ids. Refused when the card records its corpora (older cards cannot tell, so they are trusted)."""
+    its uploads alike: read against another corpus they would silently pick whichever of its uploads share
+    those ids. Refused when the card records its corpora (older cards cannot tell, so they are trusted)."""
     spec = load_card(artifact_dir, verify=False).spec
     if spec.get("corpora") and split_prefix(corpus_dir, spec) != "":
-        raise ValueError(f"{corpus_dir} is not the corpus {artifact_dir} was split on, so it has no {split!r} "
-                         f"split of it: use --split {UNSEEN_VOICES} (or all)")
+        own = next((str(c.get("dir")) for c in spec["corpora"] if c.get("prefix") == ""), "another corpus")
+        raise ValueError(f"{corpus_dir} is not the corpus {artifact_dir} was split on ({own}), so {remedy}")
 
 
 def _calibrated_on(ids: pd.Index, corpus_dir: Path, artifact_dir: Path) -> np.ndarray:

@@ -18,6 +18,7 @@ import pandas as pd
 from models.artifact import save_card
 from models.artist_norm import ArtistNorm, reference_levels, reference_logits
 from models.detector import load_detector
+from models.eval_detector import require_split_corpus
 from models.train_detector import detector_tracks, load_split, read_corpus
 from trackguard.home import Home
 
@@ -39,7 +40,9 @@ def corpus_reference_levels(model: Any, corpus_dir: Path, voices: set[str] | Non
 
 
 def developed_voices(artifact_dir: Path, corpus_dir: Path) -> set[str]:
-    """The corpus's voices outside the artifact's test split: the ones it was trained and calibrated on."""
+    """The corpus's voices outside the artifact's test split: the ones it was trained and calibrated on.
+    Only the corpus it was split on can tell them (`require_split_corpus`)."""
+    require_split_corpus(corpus_dir, artifact_dir, "its test voices are unknown there: fit the anchor on that corpus")
     test_ids = set(load_split(artifact_dir).get("test", []))
     tracks = detector_tracks(*read_corpus(corpus_dir))
     test_voices = set(tracks.loc[tracks.index.isin(test_ids), "artist"].astype(str))

@@ -116,6 +116,21 @@ def _add_references(corpus: Path, per_artist: int = 2) -> None:
     pd.DataFrame(rows).to_parquet(corpus / "artists.parquet")
 
 
+def test_anchor_is_fitted_only_on_the_corpus_the_detector_was_split_on(trained: dict[str, Path],  # noqa: F811
+                                                                       tmp_path: Path) -> None:
+    """split.json's test ids carry no corpus prefix: read against another corpus (which numbers its uploads
+    alike) they would name the wrong test voices, so the anchor could be fitted on voices held out."""
+    import shutil
+
+    from models.fit_artist_norm import developed_voices
+
+    other = tmp_path / "corpus-b"
+    shutil.copytree(trained["corpus"], other)  # same upload ids, a corpus the model never used
+    with pytest.raises(ValueError, match=r"not the corpus .* fit the anchor on that corpus"):
+        developed_voices(trained["model"], other)
+    # its own corpus is accepted: the end-to-end test below fits there and checks no test voice is used
+
+
 @pytest.mark.slow
 def test_fit_eval_and_registry_levels_end_to_end(trained: dict[str, Path], tmp_path: Path,  # noqa: F811
                                                  capsys: pytest.CaptureFixture[str]) -> None:

@@ -88,6 +88,11 @@ def test_test_split_of_another_corpus_is_refused(trained: dict[str, Path], tmp_p
         with pytest.raises(ValueError, match="not the corpus"):
             select_tracks(other, trained["model"], split)
     assert not select_tracks(other, trained["model"], "unseen-voices").empty
+    from trackguard.copy_margin import bona_fide_originals
+
+    with pytest.raises(ValueError, match=r"not the corpus .* --split all"):  # the copy margin's dev originals too
+        bona_fide_originals(trained["model"], other, "dev")
+    assert bona_fide_originals(trained["model"], other, "all")
 
 
 def test_on_stems_scores_each_uploads_vocal_stem(trained: dict[str, Path], tmp_path: Path) -> None:

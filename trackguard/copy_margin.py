@@ -24,6 +24,7 @@ from features.decode import decode_audio
 from models.artifact import save_card
 from models.artist_norm import reference_logits
 from models.detector import load_detector
+from models.eval_detector import require_split_corpus
 from models.train_detector import detector_tracks, load_split, read_corpus
 from trackguard.corpus import encode, transforms
 
@@ -36,6 +37,7 @@ def bona_fide_originals(artifact_dir: Path, corpus_dir: Path, split: str) -> lis
     tracks = detector_tracks(*read_corpus(corpus_dir))
     tracks = tracks[~tracks["is_synthetic"].astype(bool)]
     if split != "all":
+        require_split_corpus(corpus_dir, artifact_dir, f"it has no {split!r} split: use --split all")
         tracks = tracks[tracks.index.isin(set(load_split(artifact_dir).get(split, [])))]
     return [str(u) for u in tracks["audio_uri"]]
 
