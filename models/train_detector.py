@@ -443,6 +443,17 @@ def threshold_for_false_flag_rate(bona_fide_scores: np.ndarray, target: float) -
     return t if math.isfinite(t) else float(np.nextafter(s.max(), np.inf))
 
 
+def dev_voice_dependence(bona_fide_scores: np.ndarray, voices: np.ndarray, threshold: float,
+                         target: float) -> dict[str, dict[str, float]]:
+    """Per dev voice: the share of its bona fide uploads the stored threshold flags, and the threshold
+    that would have been stored without that voice. Dev holds few voices, and one that resembles a
+    clone family can move the threshold on its own; the card says how far it rests on each."""
+    s, v = np.asarray(bona_fide_scores, dtype=np.float64), np.asarray(voices).astype(str)
+    return {voice: {"bona_fide_flag_rate": float((s[v == voice] >= threshold).mean()),
+                    "threshold_without_it": threshold_for_false_flag_rate(s[v != voice], target)}
+            for voice in sorted(set(v))}
+
+
 def operating_point(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float]:
     y = np.asarray(y, dtype=bool)
     flagged = np.asarray(p) >= threshold
@@ -687,6 +698,9 @@ def evaluate_splits(
         **{f"n_{s}_tracks": len(parts[s][0]) for s in SPLITS},
         "n_excluded_tracks": int((data.split == "excluded").sum()),
         "target_false_flag_rate": target_false_flag_rate,
+        "threshold_by_dev_voice": dev_voice_dependence(
+            probs["dev"][~labels["dev"]], parts["dev"][0]["artist"].to_numpy()[~labels["dev"]], threshold,
+            target_false_flag_rate),
         "measured_on": "synthetic data (labelled corpus), track level",
     }
     return calibration, threshold, metrics

@@ -28,6 +28,7 @@ from models.spoof_metrics import equal_error_rate, min_dcf
 from models.train_detector import (
     assign_splits,
     balanced_batches,
+    dev_voice_dependence,
     extra_corpus_tracks,
     load_split,
     prepare_data,
@@ -135,6 +136,20 @@ def test_eer_min_dcf_and_threshold() -> None:
     t = threshold_for_false_flag_rate(bona, 0.01)
     assert (bona >= t).sum() == 2 and (bona >= t).mean() <= 0.01
     assert threshold_for_false_flag_rate(np.array([0.2, 0.4]), 0.01) > 0.4
+
+
+def test_dev_voice_dependence_names_the_voice_that_holds_the_threshold_up() -> None:
+    """One dev voice whose bona fide uploads look like clones sets the threshold on its own: without it
+    the threshold falls, without any other voice it barely moves."""
+    rng = np.random.default_rng(0)
+    scores = np.concatenate([rng.uniform(0.0, 0.5, 300), rng.uniform(0.8, 0.95, 20)])
+    voices = np.array([f"v{i % 3}" for i in range(300)] + ["odd"] * 20)
+    t = threshold_for_false_flag_rate(scores, 0.01)
+    dep = dev_voice_dependence(scores, voices, t, 0.01)
+    assert set(dep) == {"v0", "v1", "v2", "odd"}
+    assert dep["odd"]["threshold_without_it"] < 0.5 < t  # the odd voice alone holds it up
+    assert all(dep[v]["threshold_without_it"] > 0.8 for v in ("v0", "v1", "v2"))
+    assert dep["odd"]["bona_fide_flag_rate"] > 0 and all(dep[v]["bona_fide_flag_rate"] == 0 for v in ("v0", "v1", "v2"))
 
 
 def test_balanced_batches_are_half_and_half() -> None:
@@ -344,6 +359,8 @@ def test_train_then_score_separates_held_out_tracks(tmp_path: Path) -> None:
     assert card.metrics["n_train_tracks"] == len(split["train"]) and card.metrics["peak_memory_gib"] > 0
     low, high = card.metrics["test_eer_ci95"]  # voices resampled; NaN only when test lacks a class
     assert (np.isnan(low) and np.isnan(high)) or 0.0 <= low <= high <= 1.0
+    by_voice = card.metrics["threshold_by_dev_voice"]  # one entry per dev voice with a bona fide upload
+    assert by_voice and all(0.0 <= v["bona_fide_flag_rate"] <= 1.0 for v in by_voice.values())
 
     # score the held-out uploads the way the pipeline does: decode → windows → handler
     handler = create_scorer("detector", "lcnn", str(out))
