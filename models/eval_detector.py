@@ -38,13 +38,14 @@ from models.detector import LoadedDetector, calibrate, load_detector
 from models.spoof_metrics import equal_error_rate, min_dcf
 from models.train_detector import (
     TrackWindows,
-    corpus_identity,
     corpus_prefix,
     detector_tracks,
     load_split,
     load_windows,
     pool_tracks,
     read_corpus,
+    require_split_corpus,
+    split_prefix,
     window_logits,
     with_corpus_prefix,
 )
@@ -95,7 +96,8 @@ def select_tracks(corpus_dir: Path, artifact_dir: Path, split: str, on_stems: bo
         tracks = tracks[~tracks["artist"].isin(train_voices(artifact_dir))]
         tracks = tracks[~_calibrated_on(tracks.index, corpus_dir, artifact_dir)]
     elif split != "all":
-        _check_own_corpus(corpus_dir, artifact_dir, split)
+        require_split_corpus(corpus_dir, artifact_dir,
+                             f"it has no {split!r} split: use --split {UNSEEN_VOICES} (or all)")
         ids = set(load_split(artifact_dir).get(split, []))
         tracks = tracks[tracks.index.isin(ids)]
     if tracks.empty:
@@ -104,20 +106,6 @@ def select_tracks(corpus_dir: Path, artifact_dir: Path, split: str, on_stems: bo
     codecs = [_codec(uri, fmt) for uri, fmt in zip(tracks["audio_uri"], formats, strict=True)]
     return tracks.assign(codec=codecs, genre=_column(manifest, "genre", tracks.index),
                          vocal_style=_column(labels, "vocal_style", tracks.index), mix=_mix(labels, tracks.index))
-
-
-def _check_own_corpus(corpus_dir: Path, artifact_dir: Path, split: str) -> None:
-    require_split_corpus(corpus_dir, artifact_dir, f"it has no {split!r} split: use --split {UNSEEN_VOICES} (or all)")
-
-
-def require_split_corpus(corpus_dir: Path, artifact_dir: Path, remedy: str) -> None:
-    """split.json's ids of the corpus the artifact was split on carry no prefix, and every corpus numbers
-    its uploads alike: read against another corpus they would silently pick whichever of its uploads share
-    those ids. Refused when the card records its corpora (older cards cannot tell, so they are trusted)."""
-    spec = load_card(artifact_dir, verify=False).spec
-    if spec.get("corpora") and split_prefix(corpus_dir, spec) != "":
-        own = next((str(c.get("dir")) for c in spec["corpora"] if c.get("prefix") == ""), "another corpus")
-        raise ValueError(f"{corpus_dir} is not the corpus {artifact_dir} was split on ({own}), so {remedy}")
 
 
 def _calibrated_on(ids: pd.Index, corpus_dir: Path, artifact_dir: Path) -> np.ndarray:
@@ -129,18 +117,6 @@ def _calibrated_on(ids: pd.Index, corpus_dir: Path, artifact_dir: Path) -> np.nd
     split = load_split(artifact_dir)
     seen = set(split.get("train", [])) | set(split.get("dev", []))
     return np.array([prefix + str(i) in seen for i in ids], dtype=bool)
-
-
-def split_prefix(corpus_dir: Path, spec: dict[str, Any]) -> str | None:
-    """The prefix this corpus's upload ids carry in the artifact's split.json: "" for the corpus it was
-    trained on, the directory name for an ``--extra-corpus``, None for a corpus it never used. The
-    corpus is found by its identity (`corpus_identity`), so a renamed copy is still recognised;
-    artifacts that record no corpora (trained before they were recorded) are matched by directory name."""
-    recorded = spec.get("corpora")
-    if not recorded:
-        return corpus_prefix(corpus_dir)
-    identity = corpus_identity(corpus_dir)
-    return next((str(c["prefix"]) for c in recorded if c.get("identity") == identity), None)
 
 
 def select_sources(sources: Sequence[Source], artifact_dir: Path, on_stems: bool = False) -> pd.DataFrame:

@@ -18,8 +18,7 @@ import pandas as pd
 from models.artifact import save_card
 from models.artist_norm import ArtistNorm, reference_levels, reference_logits
 from models.detector import load_detector
-from models.eval_detector import require_split_corpus
-from models.train_detector import detector_tracks, load_split, read_corpus
+from models.train_detector import detector_tracks, load_split, read_corpus, require_split_corpus
 from trackguard.home import Home
 
 

@@ -913,6 +913,28 @@ def _command(corpus_dir: Path, out_dir: Path, epochs: int, seed: int, holdout_fa
     return cmd + (f" --holdout-family {holdout_family}" if holdout_family else "")
 
 
+def split_prefix(corpus_dir: Path, spec: dict[str, Any]) -> str | None:
+    """The prefix this corpus's upload ids carry in the artifact's split.json: "" for the corpus it was
+    trained on, the directory name for an ``--extra-corpus``, None for a corpus it never used. The
+    corpus is found by its identity (`corpus_identity`), so a renamed copy is still recognised;
+    artifacts that record no corpora (trained before they were recorded) are matched by directory name."""
+    recorded = spec.get("corpora")
+    if not recorded:
+        return corpus_prefix(corpus_dir)
+    identity = corpus_identity(corpus_dir)
+    return next((str(c["prefix"]) for c in recorded if c.get("identity") == identity), None)
+
+
+def require_split_corpus(corpus_dir: Path, artifact_dir: Path, remedy: str) -> None:
+    """split.json's ids of the corpus the artifact was split on carry no prefix, and every corpus numbers
+    its uploads alike: read against another corpus they would silently pick whichever of its uploads share
+    those ids. Refused when the card records its corpora (older cards cannot tell, so they are trusted)."""
+    spec = load_card(artifact_dir, verify=False).spec
+    if spec.get("corpora") and split_prefix(corpus_dir, spec) != "":
+        own = next((str(c.get("dir")) for c in spec["corpora"] if c.get("prefix") == ""), "another corpus")
+        raise ValueError(f"{corpus_dir} is not the corpus {artifact_dir} was split on ({own}), so {remedy}")
+
+
 def load_split(artifact_dir: Path) -> dict[str, list[str]]:
     """The upload ids of each split the artifact was trained/calibrated/evaluated on."""
     return dict(json.loads((Path(artifact_dir) / SPLIT_FILE).read_text()))

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import torch
 
-from models.eval_detector import Source, covered_seconds, evaluate_detector, select_tracks, split_prefix
-from models.train_detector import TrainingSet, corpora_record, corpus_identity, fit_net, train_detector
+from models.eval_detector import Source, covered_seconds, evaluate_detector, select_tracks
+from models.train_detector import TrainingSet, corpora_record, corpus_identity, fit_net, split_prefix, train_detector
 from tests.test_detector import _tiny_twin_corpus
 from trackguard.cli import main
 

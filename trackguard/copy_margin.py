@@ -24,8 +24,7 @@ from features.decode import decode_audio
 from models.artifact import save_card
 from models.artist_norm import reference_logits
 from models.detector import load_detector
-from models.eval_detector import require_split_corpus
-from models.train_detector import detector_tracks, load_split, read_corpus
+from models.train_detector import detector_tracks, load_split, read_corpus, require_split_corpus
 from trackguard.corpus import encode, transforms
 
 SR = 16_000  # the detector's rate: copies are made at it, as the pipeline decodes every upload to it
