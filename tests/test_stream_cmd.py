@@ -5,13 +5,21 @@ from __future__ import annotations
 import http.server
 import json
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from trackguard.home import Home
-from trackguard.stream_cmd import parse_args, run_file, running_emulator, stream_options, submit_only
+from trackguard.stream_cmd import (
+    cancel_pipeline,
+    parse_args,
+    run_file,
+    running_emulator,
+    stream_options,
+    submit_only,
+)
 
 
 def test_beam_options_after_the_separator_are_passed_through() -> None:
@@ -24,6 +32,29 @@ def test_beam_options_after_the_separator_are_passed_through() -> None:
 def test_the_local_runner_is_pinned_and_streaming() -> None:
     opts = stream_options([], "trackguard-local").get_all_options()
     assert opts["runner"] == "DirectRunner" and opts["streaming"] and opts["project"] == "trackguard-local"
+
+
+class _Result:
+    """A PipelineResult whose cancel() blocks until released, as the local runner's does during its Pub/Sub pull."""
+
+    def __init__(self) -> None:
+        self.release, self.cancelled = threading.Event(), threading.Event()
+
+    def cancel(self) -> None:
+        self.release.wait(10)
+        self.cancelled.set()
+
+
+def test_cancel_does_not_wait_out_a_blocked_pull() -> None:
+    blocked = _Result()
+    started = time.monotonic()
+    assert cancel_pipeline(blocked, wait_s=0.2) is False
+    assert time.monotonic() - started < 2 and not blocked.cancelled.is_set()
+    blocked.release.set()  # the pull returns later; the abandoned cancel still completes
+    assert blocked.cancelled.wait(5)
+    prompt = _Result()
+    prompt.release.set()
+    assert cancel_pipeline(prompt, wait_s=5) is True and prompt.cancelled.is_set()
 
 
 @pytest.fixture()

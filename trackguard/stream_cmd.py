@@ -31,6 +31,10 @@ from trackguard.home import Home
 log = logging.getLogger(__name__)
 LOCAL_PROJECT = "trackguard-local"
 TERMINAL = {"DONE", "FAILED", "CANCELLED", "UPDATED", "DRAINED"}
+# The local runner's Pub/Sub read is a blocking pull of up to 30 s, and its cancel() waits for it:
+# a SIGTERM took 25 s to end the worker, near a container's usual 30 s grace period. Waiting
+# this long is enough for a runner that can stop; the rest is abandoned (see `cancel_pipeline`).
+CANCEL_WAIT_S = 5.0
 
 
 @dataclasses.dataclass
@@ -171,7 +175,7 @@ class Supervisor:
             log.warning("streaming pipeline %s; restarting it (restart %d)",
                         "lost its subscription (the broker restarted)" if lost else state, self.restarts)
             if state not in TERMINAL:
-                self.result.cancel()
+                cancel_pipeline(self.result)
             time.sleep(min(30.0, 2.0 * self.restarts))
             self.start_pipeline()
         try:
@@ -204,8 +208,25 @@ class Supervisor:
 
     def stop(self) -> None:
         if self.result is not None and str(self.result.state).split(".")[-1] not in TERMINAL:
-            self.result.cancel()
+            cancel_pipeline(self.result)
         self.outbox.close()
+
+
+def cancel_pipeline(result: Any, wait_s: float = CANCEL_WAIT_S) -> bool:
+    """Cancel a running pipeline, waiting at most ``wait_s``; True when cancel() returned in time.
+
+    A cancel still waiting on the local runner's Pub/Sub pull is left to its daemon thread. That pull
+    may yet acknowledge a message no bundle will process; the outbox re-publishes every accepted upload
+    without a verdict after ``--republish-after-s``, as it does after the worker is SIGKILLed.
+    """
+    cancelling = threading.Thread(target=result.cancel, name="pipeline-cancel", daemon=True)
+    cancelling.start()
+    cancelling.join(wait_s)
+    if cancelling.is_alive():
+        log.info("pipeline cancel still waiting after %.0f s (the runner's Pub/Sub pull); not waiting for it",
+                 wait_s)
+        return False
+    return True
 
 
 def stream_options(beam_args: list[str], project: str) -> Any:
