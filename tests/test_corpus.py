@@ -1,7 +1,8 @@
 """The synthetic labelled upload corpus: determinism, label consistency, no easy shortcuts.
 
-The small corpus is built once per session (and a second time, with the same seed,
-for the determinism test). Everything else reads the built files.
+The session's small corpus (conftest's ``small_corpus_build``, shared with the other tests) is
+built a second time with the same seed for the determinism test. Everything else reads the
+built files.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
 
+from tests.conftest import SMALL_CORPUS_SEED
 from trackguard.contracts import MANIFEST_FIELDS, ErrorCode, TrackguardError, parse_timestamp, validate_manifest_row
 from trackguard.corpus import make_corpus
 from trackguard.corpus.assemble import Plan, build_plan
@@ -35,7 +37,7 @@ from trackguard.corpus.text import confusable
 
 slow = pytest.mark.slow  # builds the small corpus (shared by the session)
 
-SEED = 11
+SEED = SMALL_CORPUS_SEED
 AUDIO_CODES = {"audio_empty", "audio_truncated", "audio_undecodable", "audio_nonfinite", "audio_too_short",
                "audio_missing"}
 METADATA_CODES = {"missing_field", "invalid_timestamp", "invalid_uri", "invalid_field"}
@@ -64,9 +66,8 @@ def _load(root: Path, summary: dict[str, Any]) -> Built:
 
 
 @pytest.fixture(scope="session")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Built:
-    root = tmp_path_factory.mktemp("corpus-a") / "small"
-    return _load(root, make_corpus(root, SEED, "small"))
+def corpus(small_corpus_build: tuple[Path, dict[str, Any]]) -> Built:
+    return _load(*small_corpus_build)
 
 
 @pytest.fixture(scope="session")
@@ -291,7 +292,14 @@ def test_every_other_file_decodes_as_labelled(corpus: Built) -> None:
         assert Path(row["audio_uri"]).suffix == "." + row["format"]
         assert (info.samplerate, info.channels) == (row["sample_rate"], row["channels"])
         assert info.duration == pytest.approx(row["duration_s"], abs=0.15)  # lossy codecs pad a little
-        assert 30.0 - 0.5 <= row["duration_s"] <= 40.0 + 0.5
+        stretch = _time_stretch(row["duplicate_transform"])
+        assert (30.0 - 0.5) * stretch <= row["duration_s"] <= (40.0 + 0.5) * stretch
+
+
+def _time_stretch(transform: Any) -> float:
+    """How much a duplicate's transform lengthens its source: a tempo or speed change of p % by 1/(1 + p/100)."""
+    kind, _, arg = str(transform).partition("_")
+    return 1 / (1 + int(arg.removesuffix("pct")) / 100) if kind in ("tempo", "speed") else 1.0
 
 
 # -- clones ----------------------------------------------------------------------------------------
