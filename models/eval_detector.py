@@ -278,6 +278,8 @@ def evaluate_detector(artifact_dir: Path, corpus_dir: Path | Sequence[Source], o
         "undecodable_uploads": scored.undecodable,
         "artist_norm": scored.artist_norm,
         "copy_margin_logit": card.calibration.get("copy_margin_logit"),
+        "threshold_by_dev_voice": card.metrics.get("threshold_by_dev_voice"),
+        "target_false_flag_rate": card.metrics.get("target_false_flag_rate"),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     scores.to_parquet(out_dir / "scores.parquet")

@@ -170,12 +170,29 @@ def corpus_prefix(corpus_dir: Path) -> str:
 
 def corpus_identity(corpus_dir: Path) -> str:
     """What names a corpus whatever its directory is called: the seed, size and version of its
-    ``corpus.json`` (a built corpus is deterministic in them), else its resolved path."""
+    ``corpus.json`` and a digest of its labels table (what each upload is), else its resolved path.
+    The digest tells apart two builds whose corpus.json agree but whose uploads do not (a generator
+    changed without a version bump, a hand-edited corpus.json)."""
     path = Path(corpus_dir).resolve()
-    if (path / "corpus.json").exists():
-        meta = json.loads((path / "corpus.json").read_text())
-        return f"seed={meta.get('seed')} size={meta.get('size')} version={meta.get('version')}"
-    return str(path)
+    if not (path / "corpus.json").exists():
+        return str(path)
+    meta = json.loads((path / "corpus.json").read_text())
+    identity = f"seed={meta.get('seed')} size={meta.get('size')} version={meta.get('version')}"
+    labels = path / "labels.parquet"
+    return f"{identity} labels={labels_digest(labels)}" if labels.exists() else identity
+
+
+def labels_digest(labels_parquet: Path) -> str:
+    """12 hex digits of the labels table's content (not its file bytes, which vary with the Parquet writer)."""
+    table = pd.read_parquet(labels_parquet)
+    rows = pd.util.hash_pandas_object(table.sort_index(axis=1), index=False).to_numpy()
+    return hashlib.sha256(rows.tobytes()).hexdigest()[:12]
+
+
+def same_corpus(recorded: str, identity: str) -> bool:
+    """True when a card's recorded identity names the corpus of ``identity``; a record written before
+    identities carried the labels digest is matched on the rest."""
+    return recorded == identity or (" labels=" not in recorded and identity.split(" labels=")[0] == recorded)
 
 
 def corpora_record(corpus_dir: Path, extra_corpora: Sequence[Path | str]) -> list[dict[str, str]]:
@@ -922,7 +939,7 @@ def split_prefix(corpus_dir: Path, spec: dict[str, Any]) -> str | None:
     if not recorded:
         return corpus_prefix(corpus_dir)
     identity = corpus_identity(corpus_dir)
-    return next((str(c["prefix"]) for c in recorded if c.get("identity") == identity), None)
+    return next((str(c["prefix"]) for c in recorded if same_corpus(str(c.get("identity")), identity)), None)
 
 
 def require_split_corpus(corpus_dir: Path, artifact_dir: Path, remedy: str) -> None:

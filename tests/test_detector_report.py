@@ -347,3 +347,19 @@ def test_pooling_table_marks_the_stored_k(tmp_path: Path) -> None:
     assert "## Accuracy vs pooling" in md and "| 3 (stored) | 0.2000 |" in md
     with pytest.raises(ValueError, match="pooling lacks columns"):
         write_detector_report(_scores(seed=4), tmp_path, title="x", meta=META, pooling=pooling.drop(columns="eer"))
+
+
+def test_threshold_section_names_the_dev_voice_that_holds_the_threshold_up(tmp_path: Path) -> None:
+    by_voice = {"v-plain": {"bona_fide_flag_rate": 0.0, "threshold_without_it": 0.80},
+                "v-odd": {"bona_fide_flag_rate": 0.6, "threshold_without_it": 0.41},
+                "v-other": {"bona_fide_flag_rate": 0.0, "threshold_without_it": 0.79}}
+    meta = {**META, "heldout_family": None, "threshold_by_dev_voice": by_voice, "target_false_flag_rate": 0.01}
+    dev = write_detector_report(_scores(), tmp_path, title="Dev", meta=meta)["threshold_dev_voices"]
+    assert dev["voice_holding_it_up_most"] == "v-odd" and dev["n_dev_voices"] == 3
+    assert dev["threshold_without_one_voice_range"] == [0.41, 0.80]
+    assert list(dev["by_voice"]) == ["v-odd", "v-other", "v-plain"]  # the voice that moves it most first
+    report = (tmp_path / "report.md").read_text()
+    assert "between 0.4100 and 0.8000; `v-odd` holds it" in report and "at most 0.0100" in report
+    without = write_detector_report(_scores(), tmp_path, title="Old card", meta=META)
+    assert without["threshold_dev_voices"] is None
+    assert "Not recorded: the model card has no" in (tmp_path / "report.md").read_text()

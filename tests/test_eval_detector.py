@@ -55,6 +55,10 @@ def test_eval_writes_report_on_the_test_split_only(trained: dict[str, Path]) -> 
     assert len(stored) == 1 and stored[0]["eer"] == pytest.approx(metrics["eer"])  # the stored k is the report's
     report = (out / "report.md").read_text()
     assert "griffin_lim" in report and "context" in report.lower()
+    card = json.loads((trained["model"] / "artifact.json").read_text())
+    dev = metrics["threshold_dev_voices"]  # the card's per-dev-voice record, shown beside the test figures
+    assert set(dev["by_voice"]) == set(card["metrics"]["threshold_by_dev_voice"])
+    assert "## Threshold and the dev voices" in report and f"`{dev['voice_holding_it_up_most']}`" in report
 
 
 def test_unseen_voices_split_scores_only_voices_it_did_not_train_on(trained: dict[str, Path]) -> None:
@@ -278,6 +282,31 @@ def test_split_prefix_finds_a_corpus_by_identity_and_old_artifacts_by_name(tmp_p
     assert split_prefix(seed13, spec) == split_prefix(renamed, spec) == "det28-seed13/"
     assert split_prefix(tmp_path / "det28-seed12", spec) is None  # never used: nothing of it was calibrated on
     assert split_prefix(renamed, {}) == "copy-of-13/"  # no record: by directory name, as before
+
+
+def test_identity_tells_apart_builds_whose_corpus_json_agree_but_whose_uploads_do_not(tmp_path: Path) -> None:
+    import shutil
+
+    import pandas as pd
+
+    built = tmp_path / "built"
+    built.mkdir()
+    (built / "corpus.json").write_text(json.dumps({"seed": 13, "size": "detector", "version": "1.2.0"}))
+    labels = pd.DataFrame({"upload_id": ["u1", "u2"], "is_synthetic": [False, True], "generator_family": [None, "x"]})
+    labels.to_parquet(built / "labels.parquet")
+    copy, other = tmp_path / "copy", tmp_path / "other"
+    shutil.copytree(built, copy)
+    shutil.copytree(built, other)
+    labels.assign(is_synthetic=[True, True]).to_parquet(other / "labels.parquet")  # same corpus.json
+    identity = corpus_identity(built)
+    assert identity.startswith("seed=13 size=detector version=1.2.0 labels=")
+    assert corpus_identity(copy) == identity != corpus_identity(other)
+    primary = tmp_path / "primary"
+    spec = {"corpora": [{"identity": "p", "prefix": ""}, *corpora_record(primary, [built])[1:]]}
+    assert split_prefix(copy, spec) == "built/" and split_prefix(other, spec) is None
+    old_card = {"corpora": [{"identity": "p", "prefix": ""},
+                            {"identity": "seed=13 size=detector version=1.2.0", "prefix": "built/"}]}
+    assert split_prefix(other, old_card) == "built/"  # recorded before the digest: matched on the rest
 
 
 def test_source_parse_takes_a_split_only_when_it_names_one() -> None:

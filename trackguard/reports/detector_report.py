@@ -50,6 +50,7 @@ from trackguard.reports.common import (
     voice_groups,
 )
 from trackguard.reports.score_structure import per_group, score_structure_metrics, score_structure_section
+from trackguard.reports.threshold_section import threshold_dev_metrics, threshold_dev_section
 
 SCORE_COLUMNS = ("upload_id", "is_synthetic", "generator_family", "codec", "logit", "probability")
 META_KEYS = ("model_id", "threshold", "data", "command", "heldout_family")
@@ -172,6 +173,7 @@ def detector_metrics(
         "seen_families_eer": seen_families_eer(labels, logits, families, heldout),
         "per_codec_eer": per_codec_eer(scores),
         "per_voice": per_voice(scores, float(meta["threshold"])),
+        "threshold_dev_voices": threshold_dev_metrics(meta),
         **score_structure_metrics(scores, meta.get("copy_margin_logit")),
         "calibration_bins": calibration_bins(scores, costs.train_prior),
         "context": None if context is None else _context_records(context),
@@ -353,6 +355,7 @@ def render_markdown(metrics: Mapping[str, Any], title: str, meta: Mapping[str, A
         _family_section(metrics),
         _codec_section(metrics),
         _operating_section(metrics),
+        threshold_dev_section(metrics),
         _voice_section(metrics),
         _context_section(metrics),
         _pooling_section(metrics),
