@@ -36,6 +36,7 @@ EMBEDDING_DIM = 192
 CHECKPOINT = "embedding_model.ckpt"
 # Below ~0.1 s the Fbank front end yields too few frames for ECAPA's attentive pooling to mean anything.
 MIN_SAMPLES = SAMPLE_RATE // 10
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,8 +91,10 @@ def speaker_model_id(model_dir: Path | str | None = None) -> str:
     return speaker_encoder_info(model_dir).model_id
 
 
-def load_speaker_encoder(model_dir: Path | str | None = None, device: str = "cpu") -> Any:
-    """A SpeechBrain ``EncoderClassifier`` loaded offline from `model_dir` (default: pretrained ECAPA-TDNN)."""
+def load_speaker_encoder(model_dir: Path | str | None = None, device: str = "cpu",
+                         flush_subnormals: bool = True) -> Any:
+    """A SpeechBrain ``EncoderClassifier`` loaded offline from `model_dir` (default: pretrained ECAPA-TDNN),
+    its subnormal weights set to zero (`flush_subnormal_weights`) unless ``flush_subnormals`` is False."""
     directory = resolve_model_dir(model_dir)
     # Belt and braces: the source is a local directory, so SpeechBrain should not reach for the hub at
     # all; if a custom hyperparams.yaml points at the hub anyway, fail at once instead of retrying for
@@ -120,7 +123,30 @@ def load_speaker_encoder(model_dir: Path | str | None = None, device: str = "cpu
     if encoder is None:
         raise RuntimeError(f"SpeechBrain returned no model for {directory}")
     encoder.eval()
+    if flush_subnormals:
+        flushed = flush_subnormal_weights(encoder.mods)
+        log.debug("%s: %d subnormal weights set to zero", directory, flushed)
     return encoder
+
+
+def flush_subnormal_weights(module: torch.nn.Module) -> int:
+    """Set the subnormal floats of ``module``'s parameters and buffers to zero; returns how many there were.
+
+    The published ECAPA-TDNN holds tens of thousands, most in its attentive pooling layer. Intel CPUs take
+    a microcode assist for every product with a subnormal operand, which slows ECAPA several-fold there;
+    ``torch.set_flush_denormal`` sets only the calling thread's flags, not oneDNN's workers', and did not
+    help. A subnormal weight times an activation is far below what a float32 sum of them can resolve, so
+    embeddings do not change. `trackguard bench voices` prints the count, both speeds and the largest
+    embedding difference.
+    """
+    count = 0
+    with torch.no_grad():
+        for tensor in [*module.parameters(), *module.buffers()]:
+            if tensor.is_floating_point():
+                subnormal = (tensor != 0) & (tensor.abs() < torch.finfo(tensor.dtype).tiny)
+                count += int(subnormal.sum())
+                tensor[subnormal] = 0
+    return count
 
 
 def embed_windows(encoder: Any, windows: torch.Tensor, batch_size: int = 32) -> torch.Tensor:

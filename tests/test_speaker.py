@@ -24,6 +24,7 @@ from models.speaker import (
     SAMPLE_RATE,
     embed_track,
     embed_windows,
+    flush_subnormal_weights,
     load_speaker_encoder,
     resolve_model_dir,
     speaker_encoder_info,
@@ -152,3 +153,34 @@ def test_default_directory_comes_from_trackguard_home(model_dir: Path, tg_home: 
     (tg_home / "models" / "pretrained" / PRETRAINED).symlink_to(model_dir)
     assert resolve_model_dir() == tg_home.resolve() / "models" / "pretrained" / PRETRAINED
     assert speaker_model_id() == f"{PRETRAINED}@{CKPT_SHA[:12]}"
+
+
+def test_subnormal_weights_are_zeroed_and_nothing_else_changes() -> None:
+    tiny = torch.finfo(torch.float32).tiny
+    net = torch.nn.Linear(4, 2)
+    with torch.no_grad():
+        net.weight.copy_(torch.tensor([[0.5, tiny / 4, -tiny / 2, 0.0], [1.0, -2.0, tiny, tiny / 1e3]]))
+    normal = net.weight.detach().clone()
+    x = torch.randn(8, 4)
+    before = net(x).detach()
+    assert flush_subnormal_weights(net) == 3  # tiny itself is the smallest normal float, kept
+    after = net.weight.detach()
+    assert after[0, 1] == 0 and after[0, 2] == 0 and after[1, 3] == 0 and after[1, 2] == tiny
+    assert torch.equal(after[0, 0], normal[0, 0]) and torch.equal(after[1, :2], normal[1, :2])
+    torch.testing.assert_close(net(x).detach(), before, rtol=0, atol=1e-30)
+    assert flush_subnormal_weights(net) == 0
+
+
+def test_loaded_ecapa_has_no_subnormal_weights_and_embeds_as_the_published_one(
+        encoder: Any, model_dir: Path) -> None:
+    """The published ECAPA holds subnormal weights (slow on Intel CPUs); the loaded one has none and gives the
+    same embeddings. The bench part that times both runs here on two short tracks."""
+    from trackguard.bench.encoder_weights import subnormal_weight_rows
+    from trackguard.bench.voices import Track
+
+    assert flush_subnormal_weights(encoder.mods) == 0
+    tracks = [Track(f"t{i}", voice_like(f0, seconds=8.0, seed=i).numpy(), "v") for i, f0 in enumerate((110, 220))]
+    part = subnormal_weight_rows(tracks, str(model_dir), repeats=1)
+    assert part["subnormal_weights"] > 0 and part["weights"] > part["subnormal_weights"]
+    assert part["max_abs_embedding_difference"] <= 1e-6
+    assert [r["tracks"] for r in part["rows"]] == [2, 2] and part["speed_ratio_zeroed_over_published"] > 0

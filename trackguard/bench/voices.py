@@ -227,30 +227,10 @@ def encode_rows(tracks: Sequence[Track], encoder: Any, artist_ids: Sequence[str]
     Whole tracks differ in length, so the baseline also gets a second call on each
     new input shape: if anything this flatters it.
     """
-    if not tracks:
-        raise ValueError("no tracks to embed")
-    audio_s = float(sum(t.seconds for t in tracks))
-    for method in METHODS.values():
-        method(encoder, tracks[0])  # warm-up: allocator, first-call overheads
-    seconds: dict[str, list[float]] = {name: [] for name in METHODS}
-    embs: dict[str, list[np.ndarray]] = {name: [] for name in METHODS}
-    for track in tracks:
-        for name, method in METHODS.items():
-            best = float("inf")
-            for _ in range(max(1, repeats)):
-                t0 = time.perf_counter()
-                emb = method(encoder, track)
-                best = min(best, time.perf_counter() - t0)
-            seconds[name].append(best)
-            embs[name].append(emb)
-    rows: list[dict[str, Any]] = []
-    for name in METHODS:
-        wall = float(sum(seconds[name]))
-        eer = trial_eer(embs[name], [t.voice_artist_id for t in tracks], artist_ids, prints)
-        rows.append({"measure": name, "tracks": len(tracks), "audio_s": audio_s, "wall_s": wall,
-                     "tracks_per_s": len(tracks) / wall, "rt_factor": audio_s / wall,
-                     "p50_s": float(np.percentile(seconds[name], 50)),
-                     "p95_s": float(np.percentile(seconds[name], 95)), **eer})
+    seconds, embs = time_alternating(tracks, {name: partial(method, encoder) for name, method in METHODS.items()},
+                                     repeats)
+    rows = [{**timing_row(name, tracks, seconds[name]),
+             **trial_eer(embs[name], [t.voice_artist_id for t in tracks], artist_ids, prints)} for name in METHODS]
     windowed, full = rows
     ratio = windowed["tracks_per_s"] / full["tracks_per_s"]
     summary = {
@@ -261,6 +241,35 @@ def encode_rows(tracks: Sequence[Track], encoder: Any, artist_ids: Sequence[str]
         "eer_equal_or_better": bool(windowed["eer"] <= full["eer"]),
     }
     return rows, summary
+
+
+def time_alternating(tracks: Sequence[Track], calls: dict[str, Callable[[Track], np.ndarray]], repeats: int = 2,
+                     ) -> tuple[dict[str, list[float]], dict[str, list[np.ndarray]]]:
+    """Per call name, each track's best-of-``repeats`` seconds and its embedding; the calls alternate track by
+    track (one warm-up call each first), so load from other processes hits them alike."""
+    if not tracks:
+        raise ValueError("no tracks to embed")
+    for call in calls.values():
+        call(tracks[0])  # warm-up: allocator, first-call overheads
+    seconds: dict[str, list[float]] = {name: [] for name in calls}
+    embs: dict[str, list[np.ndarray]] = {name: [] for name in calls}
+    for track in tracks:
+        for name, call in calls.items():
+            best = float("inf")
+            for _ in range(max(1, repeats)):
+                t0 = time.perf_counter()
+                emb = call(track)
+                best = min(best, time.perf_counter() - t0)
+            seconds[name].append(best)
+            embs[name].append(emb)
+    return seconds, embs
+
+
+def timing_row(name: str, tracks: Sequence[Track], seconds: Sequence[float]) -> dict[str, Any]:
+    audio_s, wall = float(sum(t.seconds for t in tracks)), float(sum(seconds))
+    return {"measure": name, "tracks": len(tracks), "audio_s": audio_s, "wall_s": wall,
+            "tracks_per_s": len(tracks) / wall, "rt_factor": audio_s / wall,
+            "p50_s": float(np.percentile(seconds, 50)), "p95_s": float(np.percentile(seconds, 95))}
 
 
 def pick_tracks(corpus_dir: Path, n: int) -> list[Track]:
@@ -325,11 +334,14 @@ def _encode_part(n: int, corpus_dir: Path, db_url: str, encoder: Any) -> dict[st
     prints = VoiceprintStore(db_url).voiceprints()
     if not prints.artist_ids:
         raise ValueError("no enrolled artists in the registry: run `trackguard artists enroll-corpus` first")
+    weights: dict[str, Any] | None = None
+    chosen = pick_tracks(corpus_dir, n)
     if encoder is None:
         from models.speaker import load_speaker_encoder
+        from trackguard.bench.encoder_weights import subnormal_weight_rows
 
         encoder = load_speaker_encoder()
-    chosen = pick_tracks(corpus_dir, n)
+        weights = subnormal_weight_rows(chosen)
     rows, summary = encode_rows(chosen, encoder, prints.artist_ids, prints.matrix)
     frame = pd.Series([t.seconds for t in chosen])
     extra = {
@@ -345,7 +357,10 @@ def _encode_part(n: int, corpus_dir: Path, db_url: str, encoder: Any) -> dict[st
                     "every vocal upload of the corpus",
     }
     _print("bench voices: windowed embedding (verifier) vs whole-track encode_batch, same uploads", rows, extra)
-    return {"rows": rows, **extra}
+    if weights is not None:
+        _print("bench voices: the verifier's windowed embedding with ECAPA's subnormal weights zeroed (as loaded) "
+               "vs as published, same uploads", weights["rows"], {k: v for k, v in weights.items() if k != "rows"})
+    return {"rows": rows, **extra, "encoder_weights": weights}
 
 
 def _load() -> list[float] | None:
