@@ -114,8 +114,9 @@ def trained_home(small_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -
         (home / "models" / "pretrained").symlink_to(PRETRAINED_ROOT)
         assert main(["train", "detector", "--corpus", str(small_corpus), "--epochs", "2"]) == 0
         assert main(["train", "spam", "--corpus", str(small_corpus)]) == 0
-        # A cappella windows only: the backing-track windows cost four fifths of enrolment's 100 s here, and
-        # no test that shares this home asserts on which artist an upload matches (test_enrol covers them).
+        # A cappella windows only: the backing-track windows are three quarters of enrolment's time (41 s
+        # against 10 s here), and no test sharing this home asserts which artist an upload matches
+        # (test_enrol covers the backing windows; `make demo` enrols with them).
         assert main(["artists", "enroll-corpus", "--corpus", str(small_corpus), "--consent-by", "test-label",
                      "--backing-db", "none"]) == 0
         shutil.copy(home / "trackguard.db", home / "enrolled.db")
