@@ -34,6 +34,7 @@ from trackguard.corpus.jobs import SongJob, run_job
 from trackguard.corpus.midi import Note, smf_bytes
 from trackguard.corpus.spec import SIZES, SPAM_TYPES
 from trackguard.corpus.text import confusable
+from trackguard.corpus.transforms import rate_factor
 
 slow = pytest.mark.slow  # builds the small corpus (shared by the session)
 
@@ -292,14 +293,8 @@ def test_every_other_file_decodes_as_labelled(corpus: Built) -> None:
         assert Path(row["audio_uri"]).suffix == "." + row["format"]
         assert (info.samplerate, info.channels) == (row["sample_rate"], row["channels"])
         assert info.duration == pytest.approx(row["duration_s"], abs=0.15)  # lossy codecs pad a little
-        stretch = _time_stretch(row["duplicate_transform"])
+        stretch = 1 / rate_factor(str(row["duplicate_transform"]))  # a tempo/speed duplicate's length changes
         assert (30.0 - 0.5) * stretch <= row["duration_s"] <= (40.0 + 0.5) * stretch
-
-
-def _time_stretch(transform: Any) -> float:
-    """How much a duplicate's transform lengthens its source: a tempo or speed change of p % by 1/(1 + p/100)."""
-    kind, _, arg = str(transform).partition("_")
-    return 1 / (1 + int(arg.removesuffix("pct")) / 100) if kind in ("tempo", "speed") else 1.0
 
 
 # -- clones ----------------------------------------------------------------------------------------

@@ -29,15 +29,22 @@ def _sox(x: np.ndarray, sr: int, effect: list[str]) -> np.ndarray:
     return y
 
 
+def rate_factor(name: str) -> float:
+    """How many times faster a transform plays its source: 1 + p/100 for ``tempo_±p pct`` and ``speed_±p pct``
+    (so the copy lasts 1/factor as long), 1 for every other transform."""
+    kind, _, arg = name.partition("_")
+    return 1 + int(arg.rstrip("pct")) / 100 if kind in ("tempo", "speed") else 1.0
+
+
 def apply(name: str, x: np.ndarray, sr: int, rng: np.random.Generator) -> np.ndarray:
     """Transform (n, channels) float audio; re-encodes are handled by the caller (delivery format)."""
     kind, _, arg = name.partition("_")
     if kind == "pitch":
         return _sox(x, sr, ["pitch", str(100 * int(arg.rstrip("st")))])
     if kind == "tempo":
-        return _sox(x, sr, ["tempo", "-m", f"{1 + int(arg.rstrip('pct')) / 100:.4f}"])
+        return _sox(x, sr, ["tempo", "-m", f"{rate_factor(name):.4f}"])
     if kind == "speed":
-        return _sox(x, sr, ["speed", f"{1 + int(arg.rstrip('pct')) / 100:.4f}", "rate", "-h", str(sr)])
+        return _sox(x, sr, ["speed", f"{rate_factor(name):.4f}", "rate", "-h", str(sr)])
     if kind == "noise":
         level = np.sqrt(np.mean(x**2)) * 10 ** (-rng.uniform(20, 30) / 20)
         return (x + level * rng.standard_normal(x.shape)).astype(np.float32)
