@@ -25,8 +25,8 @@ def subnormal_weight_rows(tracks: Sequence[Track], model_dir: str | None = None,
     from models.speaker import flush_subnormal_weights, load_speaker_encoder
 
     published = load_speaker_encoder(model_dir, flush_subnormals=False)
-    zeroed = load_speaker_encoder(model_dir)
-    n_subnormal = flush_subnormal_weights(copy.deepcopy(published.mods))
+    zeroed = copy.deepcopy(published)  # what the loader would return: one load from disk, the count for free
+    n_subnormal = flush_subnormal_weights(zeroed.mods)
     seconds, embs = time_alternating(tracks, {ZEROED: partial(windowed_embedding, zeroed),
                                               PUBLISHED: partial(windowed_embedding, published)}, repeats)
     rows = [timing_row(name, tracks, seconds[name]) for name in (ZEROED, PUBLISHED)]
